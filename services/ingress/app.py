@@ -1,0 +1,70 @@
+"""The ingress' composition root: a thin FastAPI app that authenticates, validates and publishes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.ingress import problems
+from services.ingress.auth import KeyCache
+from services.ingress.context import Ingress
+from services.ingress.routes import accounts, health, integrator, transactions
+from services.ingress.waiters import Waiters
+from shared.broker import topology
+from shared.broker.publisher import ConfirmedPublisher
+from shared.gateways.registry import GatewayRegistry
+from shared.persistence.database import create_engine
+from shared.persistence.idempotency import IdempotencyStore
+from shared.security.cipher import Cipher
+from shared.settings import Settings, secret_key
+
+
+def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, settings.db_pool_size)
+        await topology.declare(settings.amqp_url, settings.retry_delay_ms)
+        publisher = ConfirmedPublisher(settings.amqp_url)
+        await publisher.start()
+        waiters = Waiters()
+        await waiters.start(publisher.connection)
+        app.state.ingress = Ingress(
+            settings=settings,
+            engine=engine,
+            publisher=publisher,
+            registry=registry or GatewayRegistry.load(),
+            cipher=Cipher(secret_key(settings)),
+            idempotency=IdempotencyStore(engine),
+            keys=KeyCache(),
+            waiters=waiters,
+        )
+        try:
+            yield
+        finally:
+            await publisher.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Billing service",
+        version="0.1.0",
+        description="Payments through Payme, Click, Octo, Stripe, cash and custom integrators.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (health, transactions, accounts, integrator):
+        app.include_router(module.router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )

@@ -1,0 +1,53 @@
+"""What every route needs, created once in the app's lifespan."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.ingress.problems import Problem
+from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
+from shared.gateways.registry import GatewayRegistry
+from shared.messages import COMMANDS_EXCHANGE
+from shared.persistence.idempotency import IdempotencyStore
+from shared.security.cipher import Cipher
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.ingress.auth import KeyCache
+    from services.ingress.waiters import Waiters
+
+
+@dataclass
+class Ingress:
+    settings: Settings
+    engine: AsyncEngine
+    publisher: ConfirmedPublisher
+    registry: GatewayRegistry
+    cipher: Cipher
+    idempotency: IdempotencyStore
+    keys: KeyCache
+    waiters: Waiters
+
+    async def send(self, routing_key: str, message: BaseModel, command_id: str) -> None:
+        """Hand a command to RabbitMQ; only a confirmed message counts as accepted."""
+        body = json.dumps(message.model_dump(mode="json")).encode()
+        try:
+            await self.publisher.publish(COMMANDS_EXCHANGE, routing_key, body, message_id=command_id)
+        except BrokerUnavailable as exc:
+            raise Problem(
+                503, "broker_unavailable", "the command could not be handed to the broker; retry later"
+            ) from exc
+
+    def dump(self, payload: Any) -> bytes:
+        return json.dumps(payload, default=str).encode()
+
+
+def ingress(request: Request) -> Ingress:
+    ctx: Ingress = request.app.state.ingress
+    return ctx

@@ -1,0 +1,72 @@
+"""The custom integrators' webhook: HMAC-signed JSON status callbacks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from services.ingress.context import Ingress, ingress
+from services.ingress.problems import Problem
+from services.ingress.schemas import IntegratorCallback
+from shared.gateways.base import GatewayAccount
+from shared.gateways.integrator import SIGNATURE_HEADER, signature_valid
+from shared.messages import IntegratorStatusMessage
+from shared.persistence.repositories import account_from_row
+from shared.persistence.tables import gateway_accounts
+
+router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
+MAX_BODY = 256 * 1024
+
+
+async def gateway_account(ctx: Ingress, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
+    """Webhooks name their account in the URL; the account tells the tenant."""
+    query = select(gateway_accounts).where(
+        gateway_accounts.c.id == account_id,
+        gateway_accounts.c.gateway == gateway,
+        gateway_accounts.c.deleted_at.is_(None),
+    )
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(query)).mappings().first()
+    return None if row is None else account_from_row(row, ctx.cipher)
+
+
+@router.post("/integrator/{account_id}")
+async def integrator_status(
+    account_id: uuid.UUID, request: Request, ctx: Annotated[Ingress, Depends(ingress)]
+) -> JSONResponse:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise Problem(413, "body_too_large", "the callback body is too large")
+    account = await gateway_account(ctx, "integrator", account_id)
+    if account is None:
+        raise Problem(404, "account_not_found", f"no integrator account {account_id}")
+    if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
+        raise Problem(401, "invalid_signature", f"{SIGNATURE_HEADER} does not match the body")
+    try:
+        callback = IntegratorCallback.model_validate(json.loads(raw))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise Problem(422, "invalid_request", f"{where}: {first['msg']}") from None
+    command_id = f"integrator:{account_id}:{callback.transaction_id}:{callback.status}"
+    message = IntegratorStatusMessage(
+        command_id=command_id,
+        tenant_id=account.tenant_id,
+        actor=f"gateway:integrator:{account_id}",
+        account_id=account_id,
+        transaction_id=callback.transaction_id,
+        status=callback.status,
+        error_code=None if callback.error_code is None else str(callback.error_code),
+        error_note=callback.error_note,
+        data=callback.data,
+    )
+    await ctx.send("integrator.status", message, command_id)
+    return JSONResponse({"received": True, "transaction_id": str(callback.transaction_id)}, status_code=200)

@@ -1,0 +1,343 @@
+"""The transactions command API: commands go to RabbitMQ, reads come from PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from services.ingress.auth import require
+from services.ingress.context import Ingress, ingress
+from services.ingress.problems import Problem
+from services.ingress.schemas import CancelBody, CompleteBody, CreateTransactionBody, RefundBody, SearchBody
+from shared.clock import utc_now
+from shared.domain.details import parse_details
+from shared.domain.errors import DomainError
+from shared.domain.money import Money
+from shared.domain.status import TransactionStatus
+from shared.domain.transaction import rfc3339
+from shared.gateways.base import GatewayAccount
+from shared.messages import (
+    CancelTransactionMessage,
+    CompleteTransactionMessage,
+    CreateTransactionMessage,
+    DeleteTransactionMessage,
+    RequestRefundMessage,
+)
+from shared.persistence.idempotency import StoredAnswer, request_hash
+from shared.persistence.queries import DetailCondition, InvalidQuery, ListFilters, TenantReads
+from shared.persistence.repositories import account_from_row
+from shared.persistence.tables import gateway_accounts
+from shared.security.apikeys import Permission, Principal
+
+router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+Ctx = Annotated[Ingress, Depends(ingress)]
+WAIT_TIMEOUT_S = 10.0
+IDEMPOTENCY_KEY = Header(alias="Idempotency-Key", max_length=255)
+
+
+def reads(ctx: Ingress, who: Principal) -> TenantReads:
+    return TenantReads(ctx.engine, who.tenant_id)
+
+
+async def _visible(ctx: Ingress, who: Principal, transaction_id: uuid.UUID) -> dict[str, Any]:
+    tx = await reads(ctx, who).get(transaction_id)
+    if tx is None:
+        raise Problem(404, "transaction_not_found", f"no transaction {transaction_id}")
+    return tx
+
+
+async def _account(ctx: Ingress, who: Principal, gateway: str, account_id: uuid.UUID | None) -> GatewayAccount:
+    from sqlalchemy import select
+
+    query = select(gateway_accounts).where(
+        gateway_accounts.c.tenant_id == who.tenant_id,
+        gateway_accounts.c.gateway == gateway,
+        gateway_accounts.c.deleted_at.is_(None),
+    )
+    if account_id is not None:
+        query = query.where(gateway_accounts.c.id == account_id)
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(2))).mappings().all()
+    if account_id is not None and not rows:
+        raise Problem(422, "unknown_account", f"no {gateway} gateway account {account_id} for this tenant")
+    if len(rows) != 1:
+        detail = f"this tenant has no {gateway} gateway account" if not rows else (
+            f"this tenant has several {gateway} accounts: name one with account_id"
+        )
+        raise Problem(422, "account_required", detail)
+    return account_from_row(rows[0], ctx.cipher)
+
+
+@router.post("", status_code=202)
+async def create_transaction(
+    body: CreateTransactionBody,
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require(Permission.CREATE))],
+    wait: bool = False,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
+) -> JSONResponse:
+    try:
+        adapter = ctx.registry.get(body.gateway)
+        money = Money.positive(body.amount, body.currency)
+        details = parse_details(body.gateway, body.details)
+    except DomainError as exc:
+        raise Problem(422, exc.code, str(exc)) from None
+    account = await _account(ctx, who, body.gateway, body.account_id)
+    transaction_id = uuid.uuid4()
+    now = utc_now()
+    view = {
+        "id": str(transaction_id),
+        "tenant_id": str(who.tenant_id),
+        "account_id": str(account.id),
+        "gateway": body.gateway,
+        "status": TransactionStatus.PENDING.value,
+        "amount": money.minor,
+        "refunded_amount": 0,
+        "currency": money.currency.code,
+        "details": details,
+        "metadata": body.metadata or {},
+        "payment_url": adapter.payment_link(account, transaction_id, money, details),
+        "created_at": rfc3339(now),
+        "updated_at": rfc3339(now),
+    }
+    answer = StoredAnswer(request_hash(body.model_dump(mode="json")), 202, view)
+    if idempotency_key:
+        answer = await ctx.idempotency.first_answer(who.tenant_id, "transactions.create", idempotency_key, answer)
+        if answer.request_hash != request_hash(body.model_dump(mode="json")):
+            raise Problem(409, "idempotency_key_reused", "this Idempotency-Key was used with another body")
+        transaction_id = uuid.UUID(answer.body["id"])
+    message = CreateTransactionMessage(
+        command_id=f"create:{transaction_id}",
+        tenant_id=who.tenant_id,
+        actor=who.actor,
+        transaction_id=transaction_id,
+        gateway=body.gateway,
+        account_id=account.id,
+        amount=money.minor,
+        currency=money.currency.code,
+        details=details,
+        metadata=body.metadata or {},
+        requested_at=datetime.fromisoformat(answer.body["created_at"].replace("Z", "+00:00")),
+    )
+    if not wait:
+        await ctx.send("transaction.create", message, message.command_id)
+        return JSONResponse(answer.body, status_code=answer.status)
+    needs_link = adapter.starts_with_provider_call
+    future = ctx.waiters.expect(
+        transaction_id, lambda data: not needs_link or bool(data.get("payment_url")) or data["status"] != "pending"
+    )
+    try:
+        await ctx.send("transaction.create", message, message.command_id)
+    except Problem:
+        ctx.waiters.forget(transaction_id, future)
+        raise
+    settled = await ctx.waiters.wait(transaction_id, future, WAIT_TIMEOUT_S)
+    if settled is None:
+        current = await reads(ctx, who).get(transaction_id)
+        if current is not None and (not needs_link or current.get("payment_url")):
+            return JSONResponse(current, status_code=201)
+        return JSONResponse(current or answer.body, status_code=202)
+    current = await reads(ctx, who).get(transaction_id)
+    return JSONResponse(current or settled, status_code=201)
+
+
+@router.get("/count")
+async def count_transactions(
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require(Permission.VIEW))],
+    status: TransactionStatus | None = None,
+    gateway: str | None = None,
+    currency: str | None = Query(default=None, min_length=3, max_length=3),
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> dict[str, int]:
+    filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
+    return {"count": await reads(ctx, who).count(filters)}
+
+
+@router.get("")
+async def list_transactions(
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require(Permission.VIEW))],
+    status: TransactionStatus | None = None,
+    gateway: str | None = None,
+    currency: str | None = Query(default=None, min_length=3, max_length=3),
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    sort: Literal["created_at", "-created_at", "amount", "-amount"] = "-created_at",
+    page: int = Query(default=1, ge=1, le=1_000_000),
+    page_size: int = Query(default=50, ge=1, le=500),
+) -> dict[str, Any]:
+    filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
+    items, total = await reads(ctx, who).page(filters, sort, page, page_size)
+    return {"items": items, "page": page, "page_size": page_size, "total": total}
+
+
+@router.post("/search")
+async def search_transactions(
+    body: SearchBody, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
+) -> dict[str, Any]:
+    conditions = [DetailCondition(tuple(str(p) for p in f.path), f.op, f.value) for f in body.filters]
+    try:
+        items = await reads(ctx, who).search(body.gateway, conditions, body.limit)
+    except InvalidQuery as exc:
+        raise Problem(422, "invalid_filter", str(exc)) from None
+    return {"items": items}
+
+
+@router.get("/{transaction_id}")
+async def get_transaction(
+    transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
+) -> dict[str, Any]:
+    return await _visible(ctx, who, transaction_id)
+
+
+def _accepted(transaction_id: uuid.UUID, command: str, command_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"transaction_id": str(transaction_id), "command": command, "command_id": command_id, "status": "accepted"},
+        status_code=202,
+    )
+
+
+@router.post("/{transaction_id}/complete", status_code=202)
+async def complete_transaction(
+    transaction_id: uuid.UUID,
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require(Permission.CREATE))],
+    body: CompleteBody | None = None,
+) -> JSONResponse:
+    tx = await _visible(ctx, who, transaction_id)
+    if not ctx.registry.get(tx["gateway"]).manual_completion:
+        raise Problem(409, "not_manual", f"{tx['gateway']} payments are completed by the gateway itself")
+    if tx["status"] != TransactionStatus.PENDING.value:
+        raise Problem(409, "transition_not_allowed", f"a {tx['status']} transaction cannot be completed")
+    command_id = f"complete:{transaction_id}"
+    message = CompleteTransactionMessage(
+        command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id
+    )
+    await ctx.send("transaction.complete", message, command_id)
+    return _accepted(transaction_id, "complete", command_id)
+
+
+@router.post("/{transaction_id}/cancel", status_code=202)
+async def cancel_transaction(
+    transaction_id: uuid.UUID,
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require(Permission.CANCEL))],
+    body: CancelBody | None = None,
+) -> JSONResponse:
+    tx = await _visible(ctx, who, transaction_id)
+    if tx["status"] != TransactionStatus.PENDING.value:
+        raise Problem(409, "transition_not_allowed", f"a {tx['status']} transaction cannot be canceled")
+    command_id = f"cancel:{transaction_id}"
+    message = CancelTransactionMessage(
+        command_id=command_id,
+        tenant_id=who.tenant_id,
+        actor=who.actor,
+        transaction_id=transaction_id,
+        reason=body.reason if body else None,
+    )
+    await ctx.send("transaction.cancel", message, command_id)
+    return _accepted(transaction_id, "cancel", command_id)
+
+
+@router.delete("/{transaction_id}", status_code=202)
+async def delete_transaction(
+    transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.CANCEL))]
+) -> JSONResponse:
+    tx = await _visible(ctx, who, transaction_id)
+    if TransactionStatus(tx["status"]).was_paid():
+        raise Problem(409, "transaction_was_paid", f"a {tx['status']} transaction was paid and cannot be deleted")
+    command_id = f"delete:{transaction_id}"
+    message = DeleteTransactionMessage(
+        command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id
+    )
+    await ctx.send("transaction.delete", message, command_id)
+    return _accepted(transaction_id, "delete", command_id)
+
+
+@router.post("/{transaction_id}/refunds", status_code=202)
+async def request_refund(
+    transaction_id: uuid.UUID,
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require(Permission.REFUND))],
+    body: RefundBody | None = None,
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
+) -> JSONResponse:
+    body = body or RefundBody()
+    tx = await _visible(ctx, who, transaction_id)
+    status = TransactionStatus(tx["status"])
+    if not status.is_refundable():
+        raise Problem(409, "transition_not_allowed", f"a {status.value} transaction cannot be refunded")
+    refusal = ctx.registry.get(tx["gateway"])
+    available = tx["amount"] - tx["refunded_amount"] - await reads(ctx, who).in_flight_refunds(transaction_id)
+    amount = body.amount if body.amount is not None else available
+    why_not = refund_refusal(refusal.name, amount, tx["amount"], tx["refunded_amount"])
+    if why_not:
+        raise Problem(422, "refund_not_supported", why_not)
+    if amount <= 0 or amount > available:
+        raise Problem(
+            422,
+            "refund_exceeds_remainder",
+            f"a refund of {amount} exceeds the refundable remainder {max(available, 0)}",
+            remainder=max(available, 0),
+        )
+    refund_id = uuid.uuid4()
+    now = rfc3339(utc_now())
+    view = {
+        "id": str(refund_id),
+        "transaction_id": str(transaction_id),
+        "amount": amount,
+        "status": "requested",
+        "reason": body.reason,
+        "error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    answer = StoredAnswer(request_hash(body.model_dump(mode="json")), 202, view)
+    if idempotency_key:
+        answer = await ctx.idempotency.first_answer(who.tenant_id, f"refund:{transaction_id}", idempotency_key, answer)
+        if answer.request_hash != request_hash(body.model_dump(mode="json")):
+            raise Problem(409, "idempotency_key_reused", "this Idempotency-Key was used with another body")
+    stored = answer.body
+    message = RequestRefundMessage(
+        command_id=f"refund:{stored['id']}",
+        tenant_id=who.tenant_id,
+        actor=who.actor,
+        transaction_id=transaction_id,
+        refund_id=uuid.UUID(stored["id"]),
+        amount=stored["amount"],
+        reason=stored["reason"],
+        requested_at=datetime.fromisoformat(stored["created_at"].replace("Z", "+00:00")),
+    )
+    await ctx.send("refund.request", message, message.command_id)
+    return JSONResponse(stored, status_code=answer.status)
+
+
+def refund_refusal(gateway: str, amount: int, paid: int, refunded: int) -> str | None:
+    """Gateway rules checked before anything is sent (the refunds worker checks them again)."""
+    if gateway == "payme":
+        return "Payme refunds are made from the Payme side (CancelTransaction); they cannot be requested here"
+    if gateway == "click" and (refunded != 0 or amount != paid):
+        return "Click refunds only the whole amount (a full reversal); partial refunds are not possible"
+    return None
+
+
+@router.get("/{transaction_id}/refunds")
+async def list_refunds(
+    transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
+) -> dict[str, Any]:
+    await _visible(ctx, who, transaction_id)
+    return {"items": await reads(ctx, who).refunds_of(transaction_id)}
+
+
+@router.get("/{transaction_id}/audit")
+async def audit_trail(
+    transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
+) -> dict[str, Any]:
+    await _visible(ctx, who, transaction_id)
+    return {"items": await reads(ctx, who).audit_of(transaction_id)}

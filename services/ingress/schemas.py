@@ -1,0 +1,65 @@
+"""Request bodies of the command API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateTransactionBody(Body):
+    gateway: str = Field(min_length=1, max_length=64)
+    account_id: uuid.UUID | None = None
+    amount: StrictInt = Field(gt=0, le=9_000_000_000_000_000_000)
+    currency: str = Field(min_length=3, max_length=3)
+    details: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CompleteBody(Body):
+    pass
+
+
+class CancelBody(Body):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RefundBody(Body):
+    amount: StrictInt | None = Field(default=None, gt=0)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class DetailFilter(Body):
+    path: list[str | int] = Field(min_length=1, max_length=10)
+    op: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "between", "exists"]
+    value: Any = None
+
+
+class SearchBody(Body):
+    gateway: str = Field(min_length=1, max_length=64)
+    filters: list[DetailFilter] = Field(default_factory=list, max_length=20)
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class IntegratorCallback(Body):
+    model_config = ConfigDict(extra="ignore")
+
+    transaction_id: uuid.UUID
+    status: Literal["completed", "failed", "canceled"]
+    error_code: str | int | None = None
+    error_note: str | None = Field(default=None, max_length=1000)
+    data: dict[str, Any] | None = None
+
+
+class AccountBody(Body):
+    gateway: str = Field(min_length=1, max_length=64)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class AccountPatch(Body):
+    config: dict[str, Any]

@@ -1,0 +1,84 @@
+"""The processor's composition root: wires adapters to handlers and runs them on RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+
+from faststream.rabbit import RabbitBroker
+
+from services.processor import commands_in
+from services.processor.handlers import TransactionHandlers
+from services.processor.scheduler import Scheduler
+from shared.broker import topology
+from shared.broker.consumer import CommandConsumer
+from shared.broker.publisher import ConfirmedPublisher
+from shared.broker.relay import OutboxRelay
+from shared.broker.worker import build_broker, run_until_signalled, subscribe
+from shared.clock import Clock, utc_now
+from shared.gateways.registry import GatewayRegistry
+from shared.messages import (
+    CancelTransactionMessage,
+    CompleteTransactionMessage,
+    CreateTransactionMessage,
+    DeleteTransactionMessage,
+    IntegratorStatusMessage,
+)
+from shared.persistence.database import create_engine, raw_dsn
+from shared.persistence.unit_of_work import UnitOfWork
+from shared.security.cipher import Cipher
+from shared.settings import Settings, secret_key
+
+
+@dataclass
+class Processor:
+    broker: RabbitBroker
+    publisher: ConfirmedPublisher
+    handlers: TransactionHandlers
+    relay: OutboxRelay
+    scheduler: Scheduler
+
+
+def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock: Clock = utc_now) -> Processor:
+    engine = create_engine(settings.database_url, settings.db_pool_size)
+    cipher = Cipher(secret_key(settings))
+    registry = registry or GatewayRegistry.load()
+    publisher = ConfirmedPublisher(settings.amqp_url)
+    handlers = TransactionHandlers(functools.partial(UnitOfWork, engine, cipher), registry, clock)
+    routes = {
+        "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
+        "transaction.complete": (CompleteTransactionMessage, lambda m: handlers.complete(commands_in.complete(m))),
+        "transaction.cancel": (CancelTransactionMessage, lambda m: handlers.cancel(commands_in.cancel(m))),
+        "transaction.delete": (DeleteTransactionMessage, lambda m: handlers.delete(commands_in.delete(m))),
+        "integrator.status": (
+            IntegratorStatusMessage,
+            lambda m: handlers.record_integrator_status(commands_in.integrator_status(m)),
+        ),
+    }
+    consumer = CommandConsumer(publisher, topology.PROCESSOR, routes, settings.max_attempts)
+    broker = build_broker(settings.amqp_url, settings.prefetch)
+    subscribe(broker, topology.PROCESSOR, consumer, "Transaction commands: create, complete, cancel, delete")
+    relay = OutboxRelay(engine, publisher, raw_dsn(settings.database_url))
+    scheduler = Scheduler(engine, handlers, clock, settings.scheduler_interval_s)
+    return Processor(broker, publisher, handlers, relay, scheduler)
+
+
+async def serve(settings: Settings) -> None:
+    processor = bootstrap(settings)
+    stopping = asyncio.Event()
+    background: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        await topology.declare(settings.amqp_url, settings.retry_delay_ms)
+        await processor.publisher.start()
+        await processor.broker.start()
+        background.append(asyncio.create_task(processor.relay.run(stopping)))
+        background.append(asyncio.create_task(processor.scheduler.run(stopping)))
+
+    async def stop() -> None:
+        await processor.broker.stop()
+        await asyncio.gather(*background, return_exceptions=True)
+        await processor.publisher.close()
+
+    await run_until_signalled(start, stop, stopping)

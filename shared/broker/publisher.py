@@ -1,0 +1,82 @@
+"""Persistent, confirmed, mandatory publishing over one long-lived aio-pika channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection, DeliveryMode
+from aio_pika.exceptions import AMQPError, DeliveryError
+from aiormq.exceptions import AMQPException
+from pamqp.commands import Basic
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class BrokerUnavailable(Exception):
+    """RabbitMQ did not confirm the message: the caller must not report success."""
+
+
+class ConfirmedPublisher:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url)
+        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        assert self._connection is not None, "start() the publisher first"
+        return self._connection
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        mandatory: bool = True,
+        content_type: str = "application/json",
+        correlation_id: str | None = None,
+        reply_to: str | None = None,
+    ) -> None:
+        if self._channel is None or self._channel.is_closed:
+            raise BrokerUnavailable("no open channel to RabbitMQ")
+        message = aio_pika.Message(
+            body,
+            delivery_mode=DeliveryMode.PERSISTENT,
+            content_type=content_type,
+            message_id=message_id,
+            headers=headers or {},
+            correlation_id=correlation_id,
+            reply_to=reply_to,
+        )
+        try:
+            target = (
+                self._channel.default_exchange
+                if exchange == ""
+                else await self._channel.get_exchange(exchange, ensure=False)
+            )
+            confirmation = await target.publish(
+                message, routing_key=routing_key, mandatory=mandatory, timeout=PUBLISH_TIMEOUT_S
+            )
+        except DeliveryError as exc:
+            raise BrokerUnavailable(f"RabbitMQ could not route the message: {exc}") from exc
+        except (AMQPError, AMQPException, ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:
+            raise BrokerUnavailable(f"RabbitMQ did not confirm the message: {exc!r}") from exc
+        if not isinstance(confirmation, Basic.Ack):
+            raise BrokerUnavailable(f"RabbitMQ refused the message: {confirmation!r}")
+
+    async def publish_json(self, exchange: str, routing_key: str, payload: Any, **kwargs: Any) -> None:
+        await self.publish(exchange, routing_key, json.dumps(payload, default=str).encode(), **kwargs)

@@ -1,0 +1,81 @@
+"""The RabbitMQ topology, declared at every start (idempotent): exchanges, work, delay and parking queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, ExchangeType
+
+from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
+
+DEAD_LETTER_EXCHANGE = "billing.dlx"
+PARKING_QUEUE = "billing.parking"
+DELIVERY_LIMIT = 4
+"""Redeliveries after a crash (no ack) before RabbitMQ parks the message itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkQueue:
+    name: str
+    routing_keys: tuple[str, ...]
+
+    @property
+    def delay_queue(self) -> str:
+        return f"{self.name}.delay"
+
+
+PROCESSOR = WorkQueue(
+    "billing.processor",
+    (
+        "transaction.create",
+        "transaction.complete",
+        "transaction.cancel",
+        "transaction.delete",
+        "integrator.status",
+    ),
+)
+REFUNDS = WorkQueue("billing.refunds", ("refund.request",))
+WORK_QUEUES = (PROCESSOR, REFUNDS)
+
+
+def quorum_arguments() -> dict[str, object]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+async def declare_topology(channel: AbstractChannel, retry_delay_ms: int) -> None:
+    commands = await channel.declare_exchange(COMMANDS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    parking = await channel.declare_queue(PARKING_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+    await parking.bind(dead_letters, "#")
+    for work in WORK_QUEUES:
+        queue = await channel.declare_queue(work.name, durable=True, arguments=quorum_arguments())
+        for key in work.routing_keys:
+            await queue.bind(commands, key)
+        await channel.declare_queue(
+            work.delay_queue,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-message-ttl": retry_delay_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": work.name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+
+async def declare(url: str, retry_delay_ms: int) -> None:
+    connection = await aio_pika.connect(url)
+    try:
+        await declare_topology(await connection.channel(), retry_delay_ms)
+    finally:
+        await connection.close()

@@ -1,0 +1,288 @@
+"""The `billing` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from shared.settings import ConfigurationError, Settings, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="The billing service.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
+tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(dlq_app, name="dlq")
+
+
+class Refused(Exception):
+    """Bad input or an unreachable dependency: one line on stderr, exit 1."""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"billing: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def out(document: Any) -> None:
+    print(json.dumps(document, default=str))
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncpg
+
+    try:
+        return asyncio.run(coro)
+    except asyncpg.InvalidCatalogNameError:
+        fail("the database does not exist yet: run `billing migrate` first")
+    except asyncpg.UndefinedTableError:
+        fail("the database has no schema yet: run `billing migrate` first")
+    except (OSError, asyncpg.PostgresConnectionError) as exc:
+        fail(f"cannot reach PostgreSQL or RabbitMQ: {exc}")
+
+
+def _engine(config: Settings) -> Any:
+    from shared.persistence.database import create_engine
+
+    return create_engine(config.database_url, pool_size=2)
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        fail(f"{what} {value!r} is not a UUID")
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database if it is missing and apply every migration."""
+    from shared.persistence.database import create_database_if_missing, upgrade
+
+    config = settings()
+    _logging("migrate", config)
+    try:
+        created = asyncio.run(create_database_if_missing(config.database_url))
+    except OSError as exc:
+        fail(f"PostgreSQL is not reachable at BILLING_DATABASE_URL: {exc}")
+    applied = upgrade(config.database_url)
+    out({"database_created": created, "applied": applied})
+
+
+@app.command()
+def up() -> None:
+    """Run ingress, processor and refunds (with the outbox relay and scheduler) as one supervised group."""
+    from shared.cli.supervisor import Unreachable, check_dependencies, supervise
+    from shared.persistence.database import create_database_if_missing, upgrade
+    from shared.settings import secret_key
+
+    config = settings()
+    _logging("up", config)
+    try:
+        secret_key(config)
+        asyncio.run(check_dependencies(config))
+    except (Unreachable, ConfigurationError) as exc:
+        fail(str(exc))
+    asyncio.run(create_database_if_missing(config.database_url))
+    for line in upgrade(config.database_url):
+        print(f"billing: applied migration {line}", file=sys.stderr)
+    raise SystemExit(supervise(config))
+
+
+@app.command()
+def ingress() -> None:
+    """Run the HTTP ingress alone."""
+    from services.ingress.app import serve
+
+    config = settings()
+    _logging("ingress", config)
+    serve(config)
+
+
+@app.command()
+def processor() -> None:
+    """Run the processor alone (with the outbox relay and the scheduler)."""
+    from services.processor.app import serve
+
+    config = settings()
+    _logging("processor", config)
+    asyncio.run(serve(config))
+
+
+@app.command()
+def refunds() -> None:
+    """Run the refunds worker alone."""
+    from services.refunds.app import serve
+
+    config = settings()
+    _logging("refunds", config)
+    asyncio.run(serve(config))
+
+
+@tenant_app.command("create")
+def tenant_create(name: Annotated[str, typer.Option("--name", help="the tenant's name")]) -> None:
+    """Create a tenant."""
+    from shared.persistence.admin import create_tenant
+
+    if not name.strip():
+        fail("--name must not be empty")
+    config = settings()
+
+    async def go() -> uuid.UUID:
+        engine = _engine(config)
+        try:
+            return await create_tenant(engine, name.strip())
+        finally:
+            await engine.dispose()
+
+    out({"id": str(run(go())), "name": name.strip()})
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id")],
+    permission: Annotated[list[str], typer.Option("--permission", help="a permission; repeat for more")],
+) -> None:
+    """Create an API key for a tenant (the secret is shown once)."""
+    from shared.persistence.admin import create_api_key, tenant_exists
+    from shared.security.apikeys import Permission
+
+    tenant_id = _uuid(tenant, "--tenant")
+    known = {p.value: p for p in Permission}
+    unknown = [p for p in permission if p not in known]
+    if unknown:
+        fail(f"unknown permission {unknown[0]!r}; known: {', '.join(known)}")
+    config = settings()
+
+    async def go() -> Any:
+        engine = _engine(config)
+        try:
+            if not await tenant_exists(engine, tenant_id):
+                fail(f"no tenant {tenant_id}")
+            return await create_api_key(engine, tenant_id, [known[p] for p in permission])
+        finally:
+            await engine.dispose()
+
+    issued = run(go())
+    out({"id": str(issued.id), "key": issued.secret, "tenant_id": str(tenant_id), "permissions": sorted(set(permission))})
+
+
+@gateway_app.command("add")
+def gateway_add(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id")],
+    gateway: Annotated[str, typer.Option("--gateway", help="payme, click, octo, stripe, cash, integrator, ...")],
+    config_json: Annotated[str, typer.Option("--config-json", help="the account's config as JSON")],
+) -> None:
+    """Add a gateway account (credentials are stored encrypted)."""
+    from shared.domain.errors import UnknownGateway
+    from shared.gateways.base import InvalidGatewayConfig
+    from shared.gateways.registry import GatewayRegistry
+    from shared.persistence.admin import GatewayAccounts, account_json, tenant_exists
+    from shared.security.cipher import Cipher
+    from shared.settings import secret_key
+
+    tenant_id = _uuid(tenant, "--tenant")
+    try:
+        raw = json.loads(config_json)
+    except json.JSONDecodeError as exc:
+        fail(f"--config-json is not valid JSON: {exc}")
+    try:
+        adapter = GatewayRegistry.load().get(gateway)
+    except UnknownGateway as exc:
+        fail(str(exc))
+    config = settings()
+    try:
+        cipher = Cipher(secret_key(config))
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+    async def go() -> dict[str, Any]:
+        engine = _engine(config)
+        try:
+            if not await tenant_exists(engine, tenant_id):
+                fail(f"no tenant {tenant_id}")
+            view = await GatewayAccounts(engine, cipher, tenant_id).add(adapter, raw)
+            return account_json(view, adapter, config.public_url)
+        except InvalidGatewayConfig as exc:
+            fail(str(exc))
+        finally:
+            await engine.dispose()
+
+    out(run(go()))
+
+
+@dlq_app.command("list")
+def dlq_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100) -> None:
+    """Show parked messages with the reason each was parked."""
+    from shared.cli.dlq import list_parked
+
+    config = settings()
+    out({"items": run(list_parked(config.amqp_url, limit))})
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    message_id: Annotated[list[str] | None, typer.Option("--message-id", help="replay only these")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="replay every parked message")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """Send parked messages back to billing.commands."""
+    from shared.cli.dlq import replay
+
+    if not all_ and not message_id:
+        fail("name messages with --message-id, or pass --all")
+    config = settings()
+    replayed = run(replay(config.amqp_url, None if all_ else set(message_id or []), limit))
+    out({"replayed": replayed})
+
+
+def _logging(service: str, config: Settings) -> None:
+    from shared.logs import configure
+
+    configure(service, config.log_level)
+
+
+def main() -> None:
+    """Entry point: usage errors become one line on stderr (typer's own boxes are several)."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(standalone_mode=False)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:
+            print(exc.ctx.get_help() if getattr(exc, "ctx", None) else "", file=sys.stderr)  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        if "Exit" in kinds:
+            raise SystemExit(getattr(exc, "exit_code", 0)) from None
+        if "Abort" in kinds:
+            fail("aborted", code=130)
+        if "ClickException" in kinds:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            fail(" ".join(message.split()), code=getattr(exc, "exit_code", 2))
+        raise
+
+
+if __name__ == "__main__":
+    main()

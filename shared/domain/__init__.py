@@ -1,0 +1,1 @@
+"""The billing domain: standard library only, no infrastructure."""

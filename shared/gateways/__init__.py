@@ -1,0 +1,1 @@
+"""Gateway adapters: one per gateway behind one Protocol, loaded through a registry."""

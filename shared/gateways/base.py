@@ -1,0 +1,107 @@
+"""The one Protocol every gateway adapter implements, and the values crossing it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.domain.money import Money
+from shared.domain.refund import Refund
+from shared.domain.status import TransactionStatus
+from shared.domain.transaction import Transaction
+
+
+class InvalidGatewayConfig(Exception):
+    """A gateway account's configuration is missing a key or has a bad value."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider did not answer usefully (timeout, 5xx, 429): worth retrying later."""
+
+
+class ProviderRejected(Exception):
+    """The provider refused the request for good (4xx): retrying will not help."""
+
+
+class AccountConfig(BaseModel):
+    """Keys every gateway account may carry; each adapter extends it."""
+
+    model_config = ConfigDict(extra="forbid")
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    expiry_seconds: int | None = Field(default=None, ge=1, le=90 * 24 * 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAccount:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    gateway: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStart:
+    payment_url: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    succeeded: bool
+    provider_refund_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    status: TransactionStatus | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class GatewayAdapter(Protocol):
+    name: str
+    config_model: type[AccountConfig]
+    manual_completion: bool
+    """The `complete` command applies (cash, integrator); other gateways are completed by their provider."""
+    starts_with_provider_call: bool
+    """Creating a payment calls the provider (Octo, Stripe) after the pending row is committed."""
+
+    def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]: ...
+
+    def payment_link(
+        self, account: GatewayAccount, transaction_id: uuid.UUID, money: Money, details: dict[str, Any]
+    ) -> str | None:
+        """A link the service can build itself (Payme, Click); provider links come from start_payment."""
+        ...
+
+    async def start_payment(self, account: GatewayAccount, tx: Transaction) -> PaymentStart: ...
+
+    async def refund(self, account: GatewayAccount, tx: Transaction, refund: Refund) -> RefundOutcome: ...
+
+    async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus: ...
+
+
+def check_config(adapter: GatewayAdapter, raw: object) -> dict[str, Any]:
+    """Validate an account config for `adapter`, returning it with defaults filled in."""
+    if not isinstance(raw, dict):
+        raise InvalidGatewayConfig("config must be a JSON object")
+    try:
+        model = adapter.config_model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        raise InvalidGatewayConfig(f"{adapter.name} config {where}: {first['msg']}") from None
+    return model.model_dump(mode="json")
+
+
+def split_secrets(adapter: GatewayAdapter, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(public part, secret part) of a checked config; secrets are stored encrypted and never shown."""
+    secret_names = adapter.config_model.secret_fields
+    public = {k: v for k, v in config.items() if k not in secret_names}
+    secret = {k: v for k, v in config.items() if k in secret_names}
+    return public, secret

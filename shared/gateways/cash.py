@@ -1,0 +1,39 @@
+"""Cash: a manual gateway; an operator completes the payment, refunds are paid out by hand."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shared.domain.money import Money
+from shared.domain.refund import Refund
+from shared.domain.transaction import Transaction
+from shared.gateways.base import AccountConfig, GatewayAccount, PaymentStart, ProviderStatus, RefundOutcome
+
+
+class CashConfig(AccountConfig):
+    pass
+
+
+class CashAdapter:
+    name = "cash"
+    config_model: type[AccountConfig] = CashConfig
+    manual_completion = True
+    starts_with_provider_call = False
+
+    def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]:
+        return {}
+
+    def payment_link(
+        self, account: GatewayAccount, transaction_id: uuid.UUID, money: Money, details: dict[str, Any]
+    ) -> str | None:
+        return None
+
+    async def start_payment(self, account: GatewayAccount, tx: Transaction) -> PaymentStart:
+        return PaymentStart()
+
+    async def refund(self, account: GatewayAccount, tx: Transaction, refund: Refund) -> RefundOutcome:
+        return RefundOutcome(succeeded=True)
+
+    async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
+        return ProviderStatus(status=tx.status)

@@ -1,0 +1,87 @@
+"""Message contracts on the broker: commands in (billing.commands) and CloudEvents out (billing.events)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from shared.domain.events import DomainEvent
+
+COMMANDS_EXCHANGE = "billing.commands"
+EVENTS_EXCHANGE = "billing.events"
+TRANSACTION_NAMESPACE = uuid.UUID("5b1f3a2e-9c41-4e07-8a61-2f0d6c3e7b19")
+
+
+class CommandMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: str = Field(min_length=1, max_length=200)
+    tenant_id: uuid.UUID
+    actor: str = Field(default="upstream", max_length=200)
+
+
+class CreateTransactionMessage(CommandMessage):
+    transaction_id: uuid.UUID | None = None
+    gateway: str = Field(min_length=1, max_length=64)
+    account_id: uuid.UUID | None = None
+    amount: StrictInt
+    currency: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    requested_at: datetime | None = None
+
+    def resolved_transaction_id(self) -> uuid.UUID:
+        """Upstream senders may omit the id: it is derived from the command id, so a resend makes no twin."""
+        return self.transaction_id or uuid.uuid5(TRANSACTION_NAMESPACE, f"{self.tenant_id}:{self.command_id}")
+
+
+class CompleteTransactionMessage(CommandMessage):
+    transaction_id: uuid.UUID
+
+
+class CancelTransactionMessage(CommandMessage):
+    transaction_id: uuid.UUID
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class DeleteTransactionMessage(CommandMessage):
+    transaction_id: uuid.UUID
+
+
+class RequestRefundMessage(CommandMessage):
+    transaction_id: uuid.UUID
+    refund_id: uuid.UUID | None = None
+    amount: StrictInt | None = None
+    reason: str | None = Field(default=None, max_length=500)
+    requested_at: datetime | None = None
+
+    def resolved_refund_id(self) -> uuid.UUID:
+        return self.refund_id or uuid.uuid5(TRANSACTION_NAMESPACE, f"refund:{self.tenant_id}:{self.command_id}")
+
+
+class IntegratorStatusMessage(CommandMessage):
+    account_id: uuid.UUID
+    transaction_id: uuid.UUID
+    status: Literal["completed", "failed", "canceled"]
+    error_code: str | None = None
+    error_note: str | None = None
+    data: dict[str, Any] | None = None
+
+
+def cloud_event(event: DomainEvent, at: datetime | None = None) -> dict[str, Any]:
+    """The CloudEvents 1.0 structured envelope of a domain event."""
+    moment = at or datetime.now(UTC)
+    return {
+        "specversion": "1.0",
+        "id": str(event.id),
+        "source": "billing",
+        "type": f"billing.{event.type.value}",
+        "time": moment.isoformat().replace("+00:00", "Z"),
+        "subject": str(event.subject),
+        "tenantid": str(event.tenant_id),
+        "datacontenttype": "application/json",
+        "data": event.data,
+    }

@@ -1,0 +1,185 @@
+"""Tenants, API keys and gateway accounts: the administrative writes (CLI and the accounts API)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import utc_now
+from shared.gateways.base import GatewayAdapter, check_config, split_secrets
+from shared.persistence.tables import api_keys, gateway_accounts, tenants, transactions
+from shared.security.apikeys import IssuedKey, Permission, Principal, issue_key, key_id_of, matches
+from shared.security.cipher import Cipher
+
+
+class AccountInUse(Exception):
+    """A gateway account with pending transactions cannot be removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    gateway: str
+    public_config: dict[str, Any]
+    secret_names: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+async def create_tenant(engine: AsyncEngine, name: str) -> uuid.UUID:
+    tenant_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(insert(tenants).values(id=tenant_id, name=name))
+    return tenant_id
+
+
+async def tenant_exists(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is not None
+
+
+async def create_api_key(engine: AsyncEngine, tenant_id: uuid.UUID, permissions: list[Permission]) -> IssuedKey:
+    issued = issue_key()
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(api_keys).values(
+                id=issued.id,
+                tenant_id=tenant_id,
+                key_hash=issued.key_hash,
+                permissions=sorted({p.value for p in permissions}),
+            )
+        )
+    return issued
+
+
+async def authenticate(engine: AsyncEngine, secret: str) -> Principal | None:
+    key_id = key_id_of(secret)
+    if key_id is None:
+        return None
+    query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).mappings().first()
+    if row is None or not matches(secret, row["key_hash"]):
+        return None
+    return Principal(key_id=row["id"], tenant_id=row["tenant_id"], permissions=frozenset(row["permissions"]))
+
+
+class GatewayAccounts:
+    """Accounts of one tenant; secrets are sealed with the cipher and never read back out through here."""
+
+    def __init__(self, engine: AsyncEngine, cipher: Cipher, tenant_id: uuid.UUID) -> None:
+        self._engine = engine
+        self._cipher = cipher
+        self._tenant_id = tenant_id
+
+    async def add(self, adapter: GatewayAdapter, raw_config: object) -> AccountView:
+        config = check_config(adapter, raw_config)
+        public, secret = split_secrets(adapter, config)
+        account_id = uuid.uuid4()
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(gateway_accounts).values(
+                    id=account_id,
+                    tenant_id=self._tenant_id,
+                    gateway=adapter.name,
+                    public_config=public,
+                    secret_config=self._cipher.seal(secret),
+                )
+            )
+        view = await self.get(account_id)
+        assert view is not None
+        return view
+
+    async def update(self, adapter: GatewayAdapter, account_id: uuid.UUID, changes: object) -> AccountView | None:
+        """Merge `changes` into the stored config (secrets included) and check the result as a whole."""
+        if not isinstance(changes, dict):
+            check_config(adapter, changes)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(self._one(account_id).with_for_update())).mappings().first()
+            if row is None:
+                return None
+            current = {**row["public_config"], **self._cipher.open(row["secret_config"])}
+            config = check_config(adapter, {**current, **changes})  # type: ignore[dict-item]
+            public, secret = split_secrets(adapter, config)
+            await conn.execute(
+                update(gateway_accounts)
+                .where(gateway_accounts.c.id == account_id)
+                .values(public_config=public, secret_config=self._cipher.seal(secret), updated_at=utc_now())
+            )
+        return await self.get(account_id)
+
+    async def remove(self, account_id: uuid.UUID) -> bool:
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(self._one(account_id).with_for_update())).first()
+            if row is None:
+                return False
+            pending = await conn.execute(
+                select(func.count()).where(
+                    transactions.c.tenant_id == self._tenant_id,
+                    transactions.c.account_id == account_id,
+                    transactions.c.status == "pending",
+                    transactions.c.deleted_at.is_(None),
+                )
+            )
+            if pending.scalar_one():
+                raise AccountInUse("the account has pending transactions; cancel or finish them first")
+            await conn.execute(
+                update(gateway_accounts).where(gateway_accounts.c.id == account_id).values(deleted_at=utc_now())
+            )
+        return True
+
+    async def get(self, account_id: uuid.UUID) -> AccountView | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(self._one(account_id))).mappings().first()
+        return None if row is None else self._view(row)
+
+    async def all(self) -> list[AccountView]:
+        query = (
+            select(gateway_accounts)
+            .where(gateway_accounts.c.tenant_id == self._tenant_id, gateway_accounts.c.deleted_at.is_(None))
+            .order_by(gateway_accounts.c.created_at)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [self._view(row) for row in rows]
+
+    def _one(self, account_id: uuid.UUID) -> Any:
+        return select(gateway_accounts).where(
+            gateway_accounts.c.tenant_id == self._tenant_id,
+            gateway_accounts.c.id == account_id,
+            gateway_accounts.c.deleted_at.is_(None),
+        )
+
+    def _view(self, row: Any) -> AccountView:
+        return AccountView(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            gateway=row["gateway"],
+            public_config=dict(row["public_config"]),
+            secret_names=tuple(sorted(self._cipher.open(row["secret_config"]))),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+def webhook_urls(public_url: str, adapter: GatewayAdapter, account_id: uuid.UUID) -> dict[str, str]:
+    return {name: f"{public_url}{path}" for name, path in adapter.webhook_paths(account_id).items()}
+
+
+def account_json(view: AccountView, adapter: GatewayAdapter, public_url: str) -> dict[str, Any]:
+    return {
+        "id": str(view.id),
+        "tenant_id": str(view.tenant_id),
+        "gateway": view.gateway,
+        "config": view.public_config,
+        "secrets_set": list(view.secret_names),
+        "webhook_urls": webhook_urls(public_url, adapter, view.id),
+        "created_at": view.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": view.updated_at.isoformat().replace("+00:00", "Z"),
+    }

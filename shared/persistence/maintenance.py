@@ -1,0 +1,43 @@
+"""System-wide sweeps for the scheduler; they return ids only, and each change goes through a scoped repository."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.persistence.tables import inbox, outbox, refunds, transactions
+
+
+async def overdue_pending(engine: AsyncEngine, now: datetime, limit: int = 200) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    query = (
+        select(transactions.c.tenant_id, transactions.c.id)
+        .where(transactions.c.status == "pending", transactions.c.expires_at <= now)
+        .order_by(transactions.c.expires_at)
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [(row.tenant_id, row.id) for row in await conn.execute(query)]
+
+
+async def purge_processed(engine: AsyncEngine, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
+    """Sent outbox rows and old inbox entries are only needed for a while (duplicates arrive within minutes)."""
+    async with engine.begin() as conn:
+        await conn.execute(delete(outbox).where(outbox.c.sent_at < now - keep))
+        await conn.execute(delete(inbox).where(inbox.c.processed_at < now - keep))
+
+
+async def stuck_refunds(
+    engine: AsyncEngine, now: datetime, older_than: timedelta = timedelta(minutes=2), limit: int = 100
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]:
+    """Refunds still `requested` long after they were opened: a worker died between provider call and record."""
+    query = (
+        select(refunds.c.tenant_id, refunds.c.transaction_id, refunds.c.id)
+        .where(refunds.c.status == "requested", refunds.c.updated_at < now - older_than)
+        .order_by(refunds.c.updated_at)
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [(row.tenant_id, row.transaction_id, row.id) for row in await conn.execute(query)]

@@ -1,0 +1,108 @@
+"""Tenant-scoped repositories: each is built for one tenant, so no query can leave it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.domain.refund import Refund
+from shared.domain.status import RefundStatus
+from shared.domain.transaction import Transaction
+from shared.gateways.base import GatewayAccount
+from shared.persistence import mapping
+from shared.persistence.tables import gateway_accounts, refunds, transactions
+from shared.security.cipher import Cipher
+
+
+class TransactionRepository:
+    def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, seen: list[Transaction]) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+        self._seen = seen
+
+    async def get(self, transaction_id: uuid.UUID, *, lock: bool = True) -> Transaction | None:
+        """Load one transaction of this tenant (deleted ones too: a gateway may still call about them)."""
+        query = select(transactions).where(
+            transactions.c.tenant_id == self._tenant_id, transactions.c.id == transaction_id
+        )
+        if lock:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        tx = mapping.transaction_from_row(row)
+        self._seen.append(tx)
+        return tx
+
+    def add(self, tx: Transaction) -> None:
+        if tx.tenant_id != self._tenant_id:
+            raise ValueError("transaction belongs to another tenant")
+        self._seen.append(tx)
+
+
+class RefundRepository:
+    def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, seen: list[Refund]) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+        self._seen = seen
+
+    async def get(self, refund_id: uuid.UUID) -> Refund | None:
+        query = select(refunds).where(refunds.c.tenant_id == self._tenant_id, refunds.c.id == refund_id)
+        row = (await self._conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        refund = mapping.refund_from_row(row)
+        self._seen.append(refund)
+        return refund
+
+    async def in_flight(self, transaction_id: uuid.UUID) -> int:
+        """What requested, unsettled refunds of a transaction hold back (call with its row locked)."""
+        query = select(func.coalesce(func.sum(refunds.c.amount), 0)).where(
+            refunds.c.tenant_id == self._tenant_id,
+            refunds.c.transaction_id == transaction_id,
+            refunds.c.status == RefundStatus.REQUESTED.value,
+        )
+        return int((await self._conn.execute(query)).scalar_one())
+
+    def add(self, refund: Refund) -> None:
+        if refund.tenant_id != self._tenant_id:
+            raise ValueError("refund belongs to another tenant")
+        self._seen.append(refund)
+
+
+class AccountRepository:
+    def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, cipher: Cipher) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+        self._cipher = cipher
+
+    async def get(self, account_id: uuid.UUID) -> GatewayAccount | None:
+        query = select(gateway_accounts).where(
+            gateway_accounts.c.tenant_id == self._tenant_id,
+            gateway_accounts.c.id == account_id,
+            gateway_accounts.c.deleted_at.is_(None),
+        )
+        row = (await self._conn.execute(query)).mappings().first()
+        return None if row is None else account_from_row(row, self._cipher)
+
+    async def only_one_for(self, gateway: str) -> GatewayAccount | None:
+        """The tenant's account for a gateway when it has exactly one (so `account_id` may be left out)."""
+        query = (
+            select(gateway_accounts)
+            .where(
+                gateway_accounts.c.tenant_id == self._tenant_id,
+                gateway_accounts.c.gateway == gateway,
+                gateway_accounts.c.deleted_at.is_(None),
+            )
+            .limit(2)
+        )
+        rows = (await self._conn.execute(query)).mappings().all()
+        return account_from_row(rows[0], self._cipher) if len(rows) == 1 else None
+
+
+def account_from_row(row: Any, cipher: Cipher) -> GatewayAccount:
+    config = {**row["public_config"], **cipher.open(row["secret_config"])}
+    return GatewayAccount(id=row["id"], tenant_id=row["tenant_id"], gateway=row["gateway"], config=config)

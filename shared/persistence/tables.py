@@ -1,0 +1,204 @@
+"""The schema, as SQLAlchemy Core tables (the Alembic migrations create exactly these)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+metadata = MetaData()
+
+NOW = text("now()")
+STATUSES = "'pending','completed','failed','canceled','expired','partially_refunded','refunded'"
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id"), nullable=False),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("permissions", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+gateway_accounts = Table(
+    "gateway_accounts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id"), nullable=False),
+    Column("gateway", Text, nullable=False),
+    Column("public_config", JSONB, nullable=False),
+    Column("secret_config", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_gateway_accounts_tenant", "tenant_id", "gateway"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id"), nullable=False),
+    Column("account_id", UUID(as_uuid=True), ForeignKey("gateway_accounts.id"), nullable=False),
+    Column("gateway", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("refunded_amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("currency", String(3), nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("payment_url", Text),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("deleted_at", DateTime(timezone=True)),
+    CheckConstraint("amount > 0", name="ck_transactions_amount_positive"),
+    CheckConstraint(
+        "refunded_amount >= 0 AND refunded_amount <= amount", name="ck_transactions_refunded_within_amount"
+    ),
+    CheckConstraint(f"status IN ({STATUSES})", name="ck_transactions_status"),
+    Index("ix_transactions_tenant_created", "tenant_id", "created_at"),
+    Index("ix_transactions_tenant_status", "tenant_id", "status"),
+    Index("ix_transactions_details", "details", postgresql_using="gin", postgresql_ops={"details": "jsonb_path_ops"}),
+    Index(
+        "ix_transactions_pending_expiry",
+        "expires_at",
+        postgresql_where=text("status = 'pending' AND expires_at IS NOT NULL"),
+    ),
+    Index(
+        "uq_transactions_payme_id",
+        "account_id",
+        text("(details->>'payme_id')"),
+        unique=True,
+        postgresql_where=text("gateway = 'payme' AND details ? 'payme_id'"),
+    ),
+    Index(
+        "uq_transactions_click_trans_id",
+        "account_id",
+        text("(details->>'click_trans_id')"),
+        unique=True,
+        postgresql_where=text("gateway = 'click' AND details ? 'click_trans_id'"),
+    ),
+    Index(
+        "uq_transactions_octo_uuid",
+        "account_id",
+        text("(details->>'octo_payment_uuid')"),
+        unique=True,
+        postgresql_where=text("gateway = 'octo' AND details ? 'octo_payment_uuid'"),
+    ),
+    Index(
+        "uq_transactions_stripe_session",
+        "account_id",
+        text("(details->>'session_id')"),
+        unique=True,
+        postgresql_where=text("gateway = 'stripe' AND details ? 'session_id'"),
+    ),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id"), nullable=False),
+    Column("transaction_id", UUID(as_uuid=True), ForeignKey("transactions.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("error", Text),
+    Column("provider_refund_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("amount > 0", name="ck_refunds_amount_positive"),
+    CheckConstraint("status IN ('requested','succeeded','failed')", name="ck_refunds_status"),
+    Index("ix_refunds_transaction", "transaction_id"),
+    Index("ix_refunds_requested", "updated_at", postgresql_where=text("status = 'requested'")),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("transaction_id", UUID(as_uuid=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("before", JSONB),
+    Column("after", JSONB, nullable=False),
+    Column("request_id", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_audit_log_transaction", "tenant_id", "transaction_id", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("routing_key", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("consumer", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    PrimaryKeyConstraint("consumer", "message_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("response_status", Integer, nullable=False),
+    Column("response_body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    PrimaryKeyConstraint("tenant_id", "scope", "key"),
+)
+
+webhook_log = Table(
+    "webhook_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), nullable=False),
+    Column("gateway", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("outcome", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_webhook_log_account", "account_id", "received_at"),
+)

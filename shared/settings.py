@@ -1,0 +1,97 @@
+"""Configuration from BILLING_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(Exception):
+    """Bad configuration: one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/billing"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: str | None = None
+    secret_key_file: Path = Path.home() / ".local" / "share" / "billing" / "secret.key"
+    public_url: str = "http://127.0.0.1:8080"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    prefetch: int = Field(default=32, ge=1, le=1000)
+    retry_delay_ms: int = Field(default=2000, ge=10)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    scheduler_interval_s: float = Field(default=5.0, gt=0)
+    rpc_timeout_s: float = Field(default=5.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def load_settings() -> Settings:
+    """Read the settings, or raise ConfigurationError naming the first bad variable."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "BILLING_" + str(first["loc"][0]).upper() if first["loc"] else "BILLING_*"
+        raise ConfigurationError(f"{name}: {first['msg']}") from None
+    if settings.env == "production" and not settings.secret_key:
+        raise ConfigurationError("BILLING_SECRET_KEY: required when BILLING_ENV=production")
+    return settings
+
+
+def secret_key(settings: Settings) -> str:
+    """The key that encrypts gateway credentials; in development one is generated into a local file."""
+    from cryptography.fernet import Fernet
+
+    key = settings.secret_key
+    if not key:
+        path = settings.secret_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"{path.name}.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(Fernet.generate_key().decode())
+            try:
+                os.link(draft, path)  # atomic: the first process to get here wins
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        key = path.read_text().strip()
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise ConfigurationError(
+            "BILLING_SECRET_KEY: must be a Fernet key (32 url-safe base64-encoded bytes)"
+        ) from None
+    return key
