@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
-SECRET_KEYS = {"key", "secret", "secret_key", "api_key", "webhook_secret", "unique_key", "password", "authorization"}
+SECRET_KEYS = {
+    "key",
+    "secret",
+    "secret_key",
+    "api_key",
+    "webhook_secret",
+    "unique_key",
+    "password",
+    "authorization",
+}
 
 
 def _redact(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
@@ -18,7 +28,7 @@ def _redact(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
 
 
 def configure(service: str, level: str = "INFO") -> None:
-    shared = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),

@@ -64,7 +64,11 @@ def install(app: FastAPI) -> None:
             for e in errors
         ]
         return problem_response(
-            422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}", request.url.path, errors=invalid
+            422,
+            "invalid_request",
+            f"{where}: {first.get('msg', 'invalid')}",
+            request.url.path,
+            errors=invalid,
         )
 
     @app.exception_handler(StarletteHTTPException)

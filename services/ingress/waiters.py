@@ -52,10 +52,10 @@ class Waiters:
                     future.set_result(data)
 
     async def wait(
-        self, transaction_id: uuid.UUID, future: asyncio.Future[dict[str, Any]], timeout: float
+        self, transaction_id: uuid.UUID, future: asyncio.Future[dict[str, Any]], within_s: float
     ) -> dict[str, Any] | None:
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), within_s)
         except TimeoutError:
             return None
         finally:

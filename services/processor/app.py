@@ -48,7 +48,10 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     handlers = TransactionHandlers(functools.partial(UnitOfWork, engine, cipher), registry, clock)
     routes = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
-        "transaction.complete": (CompleteTransactionMessage, lambda m: handlers.complete(commands_in.complete(m))),
+        "transaction.complete": (
+            CompleteTransactionMessage,
+            lambda m: handlers.complete(commands_in.complete(m)),
+        ),
         "transaction.cancel": (CancelTransactionMessage, lambda m: handlers.cancel(commands_in.cancel(m))),
         "transaction.delete": (DeleteTransactionMessage, lambda m: handlers.delete(commands_in.delete(m))),
         "integrator.status": (

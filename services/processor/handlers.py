@@ -98,8 +98,13 @@ class TransactionHandlers:
                 account_id=cmd.account_id,
                 gateway="integrator",
                 message_id=cmd.command_id,
-                payload={"transaction_id": str(cmd.transaction_id), "status": cmd.status, "data": cmd.data,
-                         "error_code": cmd.error_code, "error_note": cmd.error_note},
+                payload={
+                    "transaction_id": str(cmd.transaction_id),
+                    "status": cmd.status,
+                    "data": cmd.data,
+                    "error_code": cmd.error_code,
+                    "error_note": cmd.error_note,
+                },
             )
             tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
             if tx.account_id != cmd.account_id or tx.gateway != "integrator":

@@ -40,7 +40,9 @@ class RefundHandlers:
                 return
             account = await uow.accounts(tenant_id).get(tx.account_id)
         if account is not None:
-            await self._settle(tenant_id, transaction_id, refund_id, "janitor", f"resume:{refund_id}", tx, refund, account)
+            await self._settle(
+                tenant_id, transaction_id, refund_id, "janitor", f"resume:{refund_id}", tx, refund, account
+            )
 
     async def _open(self, cmd: commands.RequestRefund) -> tuple[Transaction, Refund, GatewayAccount] | None:
         async with self._uow() as uow:

@@ -101,7 +101,11 @@ class CommandConsumer:
         return route
 
     async def _retry(self, delivery: Delivery) -> None:
-        headers = {**delivery.headers, ROUTING_KEY_HEADER: delivery.route, ATTEMPT_HEADER: delivery.attempt + 1}
+        headers = {
+            **delivery.headers,
+            ROUTING_KEY_HEADER: delivery.route,
+            ATTEMPT_HEADER: delivery.attempt + 1,
+        }
         await self._publisher.publish(
             "", self._work.delay_queue, delivery.body, message_id=delivery.message_id, headers=headers
         )
@@ -114,9 +118,7 @@ class CommandConsumer:
             REASON_HEADER: reason[:1000],
             ORIGIN_HEADER: self._work.name,
         }
-        await self._publisher.publish(
-            "", PARKING_QUEUE, delivery.body, message_id=delivery.message_id, headers=headers
-        )
+        await self._publisher.publish("", PARKING_QUEUE, delivery.body, message_id=delivery.message_id, headers=headers)
 
 
 def _parse(schema: type[Any], body: bytes) -> Any:

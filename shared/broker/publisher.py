@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -73,7 +72,7 @@ class ConfirmedPublisher:
             )
         except DeliveryError as exc:
             raise BrokerUnavailable(f"RabbitMQ could not route the message: {exc}") from exc
-        except (AMQPError, AMQPException, ConnectionError, asyncio.TimeoutError, RuntimeError) as exc:
+        except (TimeoutError, AMQPError, AMQPException, ConnectionError, RuntimeError) as exc:
             raise BrokerUnavailable(f"RabbitMQ did not confirm the message: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
             raise BrokerUnavailable(f"RabbitMQ refused the message: {confirmation!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
@@ -39,7 +40,7 @@ REFUNDS = WorkQueue("billing.refunds", ("refund.request",))
 WORK_QUEUES = (PROCESSOR, REFUNDS)
 
 
-def quorum_arguments() -> dict[str, object]:
+def quorum_arguments() -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
         "x-delivery-limit": DELIVERY_LIMIT,

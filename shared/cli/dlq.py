@@ -21,10 +21,10 @@ def _routing_key(message: AbstractIncomingMessage) -> str:
 
 def describe(message: AbstractIncomingMessage) -> dict[str, Any]:
     headers = message.headers or {}
-    deaths = headers.get("x-death") or []
+    deaths = headers.get("x-death")
     reason = headers.get(REASON_HEADER)
-    if reason is None and deaths and isinstance(deaths, list):
-        reason = f"rabbitmq: {deaths[0].get('reason')}"  # e.g. delivery_limit after repeated crashes
+    if reason is None and isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        reason = f"rabbitmq: {deaths[0].get('reason')!s}"  # e.g. delivery_limit after repeated crashes
     try:
         body: Any = json.loads(message.body)
     except ValueError:
@@ -83,7 +83,11 @@ async def replay(url: str, message_ids: set[str] | None, limit: int) -> list[str
                 and not k.startswith("x-last-death")
             }
             await publisher.publish(
-                COMMANDS_EXCHANGE, _routing_key(message), message.body, message_id=message.message_id, headers=headers
+                COMMANDS_EXCHANGE,
+                _routing_key(message),
+                message.body,
+                message_id=message.message_id,
+                headers=headers,
             )
             await message.ack()
             replayed.append(str(message.message_id))

@@ -184,7 +184,14 @@ def apikey_create(
             await engine.dispose()
 
     issued = run(go())
-    out({"id": str(issued.id), "key": issued.secret, "tenant_id": str(tenant_id), "permissions": sorted(set(permission))})
+    out(
+        {
+            "id": str(issued.id),
+            "key": issued.secret,
+            "tenant_id": str(tenant_id),
+            "permissions": sorted(set(permission)),
+        }
+    )
 
 
 @gateway_app.command("add")

@@ -115,8 +115,7 @@ class IntegratorDetails(GatewayDetails):
 
 
 DETAILS_TYPES: dict[str, type[GatewayDetails]] = {
-    cls.gateway: cls
-    for cls in (ClickDetails, PaymeDetails, OctoDetails, StripeDetails, CashDetails, IntegratorDetails)
+    cls.gateway: cls for cls in (ClickDetails, PaymeDetails, OctoDetails, StripeDetails, CashDetails, IntegratorDetails)
 }
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {

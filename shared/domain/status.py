@@ -47,12 +47,15 @@ class RefundStatus(StrEnum):
 
 ALLOWED_TRANSITIONS: dict[TransactionStatus, frozenset[TransactionStatus]] = {
     TransactionStatus.PENDING: frozenset(
-        {TransactionStatus.COMPLETED, TransactionStatus.FAILED, TransactionStatus.CANCELED, TransactionStatus.EXPIRED}
+        {
+            TransactionStatus.COMPLETED,
+            TransactionStatus.FAILED,
+            TransactionStatus.CANCELED,
+            TransactionStatus.EXPIRED,
+        }
     ),
     TransactionStatus.COMPLETED: frozenset({TransactionStatus.PARTIALLY_REFUNDED, TransactionStatus.REFUNDED}),
-    TransactionStatus.PARTIALLY_REFUNDED: frozenset(
-        {TransactionStatus.PARTIALLY_REFUNDED, TransactionStatus.REFUNDED}
-    ),
+    TransactionStatus.PARTIALLY_REFUNDED: frozenset({TransactionStatus.PARTIALLY_REFUNDED, TransactionStatus.REFUNDED}),
     TransactionStatus.FAILED: frozenset(),
     TransactionStatus.CANCELED: frozenset(),
     TransactionStatus.EXPIRED: frozenset(),

@@ -187,9 +187,7 @@ class Transaction:
                 raise RefundExceedsRemainder("nothing is left to refund")
             raise InvalidAmount("refund amount must be a positive integer in the currency's minor unit")
         if wanted > available:
-            raise RefundExceedsRemainder(
-                f"refund of {wanted} exceeds the refundable remainder {max(available, 0)}"
-            )
+            raise RefundExceedsRemainder(f"refund of {wanted} exceeds the refundable remainder {max(available, 0)}")
         refund = Refund(
             id=refund_id,
             tenant_id=self.tenant_id,

@@ -48,9 +48,7 @@ class IntegratorAdapter:
         template = account.config.get("payment_url")
         if not template:
             return None
-        return str(template).format(
-            transaction_id=transaction_id, amount=money.minor, currency=money.currency.code
-        )
+        return str(template).format(transaction_id=transaction_id, amount=money.minor, currency=money.currency.code)
 
     async def start_payment(self, account: GatewayAccount, tx: Transaction) -> PaymentStart:
         return PaymentStart()

@@ -31,9 +31,7 @@ class IdempotencyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def first_answer(
-        self, tenant_id: uuid.UUID, scope: str, key: str, answer: StoredAnswer
-    ) -> StoredAnswer:
+    async def first_answer(self, tenant_id: uuid.UUID, scope: str, key: str, answer: StoredAnswer) -> StoredAnswer:
         """Store `answer` unless the key was used before; return whichever answer now stands."""
         statement = (
             insert(idempotency_keys)
@@ -52,12 +50,16 @@ class IdempotencyStore:
             if (await conn.execute(statement)).first() is not None:
                 return answer
             row = (
-                await conn.execute(
-                    select(idempotency_keys).where(
-                        idempotency_keys.c.tenant_id == tenant_id,
-                        idempotency_keys.c.scope == scope,
-                        idempotency_keys.c.key == key,
+                (
+                    await conn.execute(
+                        select(idempotency_keys).where(
+                            idempotency_keys.c.tenant_id == tenant_id,
+                            idempotency_keys.c.scope == scope,
+                            idempotency_keys.c.key == key,
+                        )
                     )
                 )
-            ).mappings().one()
+                .mappings()
+                .one()
+            )
         return StoredAnswer(row["request_hash"], row["response_status"], dict(row["response_body"]))

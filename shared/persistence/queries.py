@@ -189,8 +189,12 @@ def detail_clause(condition: DetailCondition) -> ColumnElement[bool]:
             return and_(typed, node >= _jsonb(value[0]), node <= _jsonb(value[1]))
         case "gt" | "gte" | "lt" | "lte":
             typed = func.jsonb_typeof(node) == _json_type(value)
-            compare = {"gt": node > _jsonb(value), "gte": node >= _jsonb(value),
-                       "lt": node < _jsonb(value), "lte": node <= _jsonb(value)}[condition.op]
+            compare = {
+                "gt": node > _jsonb(value),
+                "gte": node >= _jsonb(value),
+                "lt": node < _jsonb(value),
+                "lte": node <= _jsonb(value),
+            }[condition.op]
             return and_(typed, compare)
         case _:
             raise InvalidQuery(f"unknown op {condition.op!r}; use one of {', '.join(OPS)}")

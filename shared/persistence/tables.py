@@ -85,7 +85,12 @@ transactions = Table(
     CheckConstraint(f"status IN ({STATUSES})", name="ck_transactions_status"),
     Index("ix_transactions_tenant_created", "tenant_id", "created_at"),
     Index("ix_transactions_tenant_status", "tenant_id", "status"),
-    Index("ix_transactions_details", "details", postgresql_using="gin", postgresql_ops={"details": "jsonb_path_ops"}),
+    Index(
+        "ix_transactions_details",
+        "details",
+        postgresql_using="gin",
+        postgresql_ops={"details": "jsonb_path_ops"},
+    ),
     Index(
         "ix_transactions_pending_expiry",
         "expires_at",

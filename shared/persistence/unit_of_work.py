@@ -80,7 +80,11 @@ class UnitOfWork:
     ) -> None:
         await self.conn.execute(
             insert(webhook_log).values(
-                tenant_id=tenant_id, account_id=account_id, gateway=gateway, message_id=message_id, payload=payload
+                tenant_id=tenant_id,
+                account_id=account_id,
+                gateway=gateway,
+                message_id=message_id,
+                payload=payload,
             )
         )
 

@@ -65,8 +65,10 @@ async def _account(ctx: Ingress, who: Principal, gateway: str, account_id: uuid.
     if account_id is not None and not rows:
         raise Problem(422, "unknown_account", f"no {gateway} gateway account {account_id} for this tenant")
     if len(rows) != 1:
-        detail = f"this tenant has no {gateway} gateway account" if not rows else (
-            f"this tenant has several {gateway} accounts: name one with account_id"
+        detail = (
+            f"this tenant has no {gateway} gateway account"
+            if not rows
+            else (f"this tenant has several {gateway} accounts: name one with account_id")
         )
         raise Problem(422, "account_required", detail)
     return account_from_row(rows[0], ctx.cipher)
@@ -128,7 +130,8 @@ async def create_transaction(
         return JSONResponse(answer.body, status_code=answer.status)
     needs_link = adapter.starts_with_provider_call
     future = ctx.waiters.expect(
-        transaction_id, lambda data: not needs_link or bool(data.get("payment_url")) or data["status"] != "pending"
+        transaction_id,
+        lambda data: not needs_link or bool(data.get("payment_url")) or data["status"] != "pending",
     )
     try:
         await ctx.send("transaction.create", message, message.command_id)
@@ -198,7 +201,12 @@ async def get_transaction(
 
 def _accepted(transaction_id: uuid.UUID, command: str, command_id: str) -> JSONResponse:
     return JSONResponse(
-        {"transaction_id": str(transaction_id), "command": command, "command_id": command_id, "status": "accepted"},
+        {
+            "transaction_id": str(transaction_id),
+            "command": command,
+            "command_id": command_id,
+            "status": "accepted",
+        },
         status_code=202,
     )
 

@@ -31,9 +31,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_audit_log_transaction", "audit_log", ["tenant_id", "transaction_id", "id"], unique=False
-    )
+    op.create_index("ix_audit_log_transaction", "audit_log", ["tenant_id", "transaction_id", "id"], unique=False)
     op.create_table(
         "idempotency_keys",
         sa.Column("tenant_id", sa.UUID(), nullable=False),
@@ -49,9 +47,7 @@ def upgrade() -> None:
         "inbox",
         sa.Column("consumer", sa.Text(), nullable=False),
         sa.Column("message_id", sa.Text(), nullable=False),
-        sa.Column(
-            "processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "message_id"),
     )
     op.create_table(
@@ -65,9 +61,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id"),
     )
-    op.create_index(
-        "ix_outbox_unsent", "outbox", ["id"], unique=False, postgresql_where=sa.text("sent_at IS NULL")
-    )
+    op.create_index("ix_outbox_unsent", "outbox", ["id"], unique=False, postgresql_where=sa.text("sent_at IS NULL"))
     op.create_table(
         "tenants",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -181,9 +175,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("status = 'pending' AND expires_at IS NOT NULL"),
     )
-    op.create_index(
-        "ix_transactions_tenant_created", "transactions", ["tenant_id", "created_at"], unique=False
-    )
+    op.create_index("ix_transactions_tenant_created", "transactions", ["tenant_id", "created_at"], unique=False)
     op.create_index("ix_transactions_tenant_status", "transactions", ["tenant_id", "status"], unique=False)
     op.create_index(
         "uq_transactions_click_trans_id",
@@ -259,9 +251,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.drop_index("ix_refunds_transaction", table_name="refunds")
-    op.drop_index(
-        "ix_refunds_requested", table_name="refunds", postgresql_where=sa.text("status = 'requested'")
-    )
+    op.drop_index("ix_refunds_requested", table_name="refunds", postgresql_where=sa.text("status = 'requested'"))
     op.drop_table("refunds")
     op.drop_index(
         "uq_transactions_stripe_session",

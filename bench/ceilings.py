@@ -1,0 +1,227 @@
+"""Raw-driver ceilings of this machine: what the payment path could reach with nothing but the drivers.
+
+Three measurements, each for a few seconds:
+  rpc     - request-reply through RabbitMQ (aio-pika, one long-lived reply queue, correlation id -> future)
+  pubsub  - persistent publish with a confirm per message, consumed and acked on a second connection
+  pg_tx   - one asyncpg transaction (insert + update of one row) over a pool of 16 connections
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+
+RPC_BODY = b'{"method":"CheckPerformTransaction","params":{"amount":150000}}'
+PUBSUB_BODY = b"x" * 300
+SCRATCH_TABLE = "bench_ceiling_tx"
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """One measured ceiling: a rate and, where it has one, the latency of a single operation."""
+
+    name: str
+    what: str
+    unit: str
+    rate: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ceiling as a JSON-ready dict."""
+        return asdict(self)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of the samples (0 when there are none)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+async def run_callers(callers: int, seconds: float, once: Callable[[], Awaitable[None]]) -> float:
+    """Run `once` in a loop on `callers` concurrent tasks for `seconds`; return the elapsed time."""
+    stop = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        while time.perf_counter() < stop:
+            await once()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(callers)))
+    return time.perf_counter() - started
+
+
+async def start_echo_server(connection: AbstractRobustConnection, queue_name: str) -> None:
+    """Consume requests on `queue_name` and answer each to its reply_to with its correlation id."""
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=256)
+    queue = await channel.declare_queue(queue_name, exclusive=True, auto_delete=True)
+
+    async def answer(message: AbstractIncomingMessage) -> None:
+        async with message.process():
+            reply = aio_pika.Message(message.body, correlation_id=message.correlation_id)
+            await channel.default_exchange.publish(reply, routing_key=message.reply_to or "")
+
+    await queue.consume(answer)
+
+
+async def open_reply_queue(
+    channel: AbstractChannel, pending: dict[str, asyncio.Future[None]]
+) -> AbstractQueue:
+    """Declare the one long-lived reply queue and resolve waiting callers by correlation id."""
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+
+    async def on_reply(message: AbstractIncomingMessage) -> None:
+        future = pending.pop(message.correlation_id or "", None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    await queue.consume(on_reply, no_ack=True)
+    return queue
+
+
+async def rpc_ceiling(amqp_url: str, seconds: float, callers: int = 64) -> Ceiling:
+    """Request-reply round trips per second through RabbitMQ with a correlation-id -> future map."""
+    server = await aio_pika.connect_robust(amqp_url)
+    client = await aio_pika.connect_robust(amqp_url)
+    try:
+        request_queue = f"bench.ceiling.rpc.{uuid.uuid4().hex[:8]}"
+        await start_echo_server(server, request_queue)
+        channel = await client.channel()
+        pending: dict[str, asyncio.Future[None]] = {}
+        reply_queue = await open_reply_queue(channel, pending)
+        latencies: list[float] = []
+
+        async def round_trip() -> None:
+            correlation_id = uuid.uuid4().hex
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            pending[correlation_id] = future
+            started = time.perf_counter()
+            request = aio_pika.Message(RPC_BODY, correlation_id=correlation_id, reply_to=reply_queue.name)
+            await channel.default_exchange.publish(request, routing_key=request_queue)
+            await future
+            latencies.append(time.perf_counter() - started)
+
+        elapsed = await run_callers(callers, seconds, round_trip)
+    finally:
+        await client.close()
+        await server.close()
+    return Ceiling(
+        name="rpc",
+        what=f"aio-pika request-reply, one reply queue, {callers} callers",
+        unit="round trips/s",
+        rate=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 0.50) * 1e3,
+        p99_ms=percentile(latencies, 0.99) * 1e3,
+    )
+
+
+class AckCounter:
+    """Consumes a queue on its own connection, acking and counting every message."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """Ack one message and count it."""
+        await message.ack()
+        self.count += 1
+
+    async def wait_for(self, target: int, deadline: float) -> None:
+        """Wait until `target` messages have been acked or the deadline (perf_counter) passes."""
+        while self.count < target and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+
+
+async def pubsub_ceiling(amqp_url: str, seconds: float, publishers: int = 64) -> Ceiling:
+    """Persistent messages per second, each publish confirmed, consumed and acked by a second connection."""
+    producer = await aio_pika.connect_robust(amqp_url)
+    consumer = await aio_pika.connect_robust(amqp_url)
+    queue_name = f"bench.ceiling.pubsub.{uuid.uuid4().hex[:8]}"
+    try:
+        publish_channel = await producer.channel(publisher_confirms=True)
+        queue = await publish_channel.declare_queue(queue_name, durable=True)
+        consume_channel = await consumer.channel()
+        await consume_channel.set_qos(prefetch_count=512)
+        counter = AckCounter()
+        await (await consume_channel.get_queue(queue_name)).consume(counter.on_message)
+        sent = 0
+
+        async def publish_one() -> None:
+            nonlocal sent
+            message = aio_pika.Message(PUBSUB_BODY, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await publish_channel.default_exchange.publish(message, routing_key=queue_name)
+            sent += 1
+
+        started = time.perf_counter()
+        await run_callers(publishers, seconds, publish_one)
+        await counter.wait_for(sent, started + seconds * 3)
+        elapsed = time.perf_counter() - started
+        await queue.delete(if_unused=False, if_empty=False)
+    finally:
+        await producer.close()
+        await consumer.close()
+    return Ceiling(
+        name="pubsub",
+        what=f"confirmed persistent publish ({publishers} publishers), consumed and acked",
+        unit="messages/s",
+        rate=counter.count / elapsed,
+    )
+
+
+async def pg_tx_ceiling(dsn: str, seconds: float, connections: int = 16, callers: int = 64) -> Ceiling:
+    """asyncpg transactions per second, each an insert and an update of one row on a scratch table."""
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    try:
+        await pool.execute(
+            f"DROP TABLE IF EXISTS {SCRATCH_TABLE};"
+            f"CREATE TABLE {SCRATCH_TABLE} (id uuid PRIMARY KEY, status text NOT NULL,"
+            " body jsonb NOT NULL, updated_at timestamptz NOT NULL)"
+        )
+        latencies: list[float] = []
+
+        async def one_transaction() -> None:
+            row_id = uuid.uuid4()
+            started = time.perf_counter()
+            async with pool.acquire() as connection, connection.transaction():
+                await connection.execute(
+                    f"INSERT INTO {SCRATCH_TABLE} VALUES ($1, 'pending', '{{\"amount\": 150000}}', now())",
+                    row_id,
+                )
+                await connection.execute(
+                    f"UPDATE {SCRATCH_TABLE} SET status = 'completed', updated_at = now() WHERE id = $1",
+                    row_id,
+                )
+            latencies.append(time.perf_counter() - started)
+
+        elapsed = await run_callers(callers, seconds, one_transaction)
+        await pool.execute(f"DROP TABLE {SCRATCH_TABLE}")
+    finally:
+        await pool.close()
+    return Ceiling(
+        name="pg_tx",
+        what=f"asyncpg transaction insert+update, {connections} connections",
+        unit="transactions/s",
+        rate=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 0.50) * 1e3,
+        p99_ms=percentile(latencies, 0.99) * 1e3,
+    )
+
+
+async def measure_all(amqp_url: str, dsn: str, seconds: float) -> list[Ceiling]:
+    """Measure every ceiling in turn, each for `seconds`."""
+    return [
+        await rpc_ceiling(amqp_url, seconds),
+        await pubsub_ceiling(amqp_url, seconds),
+        await pg_tx_ceiling(dsn, seconds),
+    ]
