@@ -9,6 +9,7 @@ Three measurements, each for a few seconds:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -75,9 +76,7 @@ async def start_echo_server(connection: AbstractRobustConnection, queue_name: st
     await queue.consume(answer)
 
 
-async def open_reply_queue(
-    channel: AbstractChannel, pending: dict[str, asyncio.Future[None]]
-) -> AbstractQueue:
+async def open_reply_queue(channel: AbstractChannel, pending: dict[str, asyncio.Future[None]]) -> AbstractQueue:
     """Declare the one long-lived reply queue and resolve waiting callers by correlation id."""
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
 
@@ -131,16 +130,26 @@ class AckCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self._target: int | None = None
+        self._reached = asyncio.Event()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         """Ack one message and count it."""
         await message.ack()
         self.count += 1
+        self._check()
 
-    async def wait_for(self, target: int, deadline: float) -> None:
-        """Wait until `target` messages have been acked or the deadline (perf_counter) passes."""
-        while self.count < target and time.perf_counter() < deadline:
-            await asyncio.sleep(0.005)
+    def _check(self) -> None:
+        """Wake the waiter once the target count is reached."""
+        if self._target is not None and self.count >= self._target:
+            self._reached.set()
+
+    async def wait_for(self, target: int, timeout_s: float) -> None:
+        """Wait until `target` messages have been acked, or at most `timeout_s`."""
+        self._target = target
+        self._check()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._reached.wait(), timeout_s)
 
 
 async def pubsub_ceiling(amqp_url: str, seconds: float, publishers: int = 64) -> Ceiling:
@@ -165,7 +174,7 @@ async def pubsub_ceiling(amqp_url: str, seconds: float, publishers: int = 64) ->
 
         started = time.perf_counter()
         await run_callers(publishers, seconds, publish_one)
-        await counter.wait_for(sent, started + seconds * 3)
+        await counter.wait_for(sent, seconds * 2)
         elapsed = time.perf_counter() - started
         await queue.delete(if_unused=False, if_empty=False)
     finally:

@@ -33,6 +33,16 @@ class ConfirmedPublisher:
             await self._connection.close()
 
     @property
+    def healthy(self) -> bool:
+        """True while the connection and the confirm channel are open (False during a reconnect)."""
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._channel is not None
+            and not self._channel.is_closed
+        )
+
+    @property
     def connection(self) -> AbstractRobustConnection:
         assert self._connection is not None, "start() the publisher first"
         return self._connection

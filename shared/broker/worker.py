@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
@@ -26,6 +27,11 @@ def build_broker(amqp_url: str, prefetch: int) -> RabbitBroker:
     )
 
 
+async def _undecoded(message: Any) -> Any:
+    """The consumer parses bodies itself, so a body that is not JSON is parked with its reason, never stuck."""
+    return message.body
+
+
 def subscribe(broker: RabbitBroker, work: WorkQueue, consumer: CommandConsumer, description: str) -> None:
     """Acknowledge only after the handler committed (or the message went to retry or parking)."""
 
@@ -33,6 +39,7 @@ def subscribe(broker: RabbitBroker, work: WorkQueue, consumer: CommandConsumer, 
         RabbitQueue(work.name, declare=False),
         ack_policy=AckPolicy.MANUAL,
         no_reply=True,
+        decoder=_undecoded,
         title=work.name,
         description=description,
     )

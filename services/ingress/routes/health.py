@@ -21,7 +21,7 @@ async def live() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(ctx: Annotated[Ingress, Depends(ingress)]) -> JSONResponse:
-    checks = {"postgresql": await _database_ok(ctx), "rabbitmq": not ctx.publisher.connection.is_closed}
+    checks = {"postgresql": await _database_ok(ctx), "rabbitmq": ctx.publisher.healthy}
     ok = all(checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

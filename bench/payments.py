@@ -1,0 +1,576 @@
+"""End-to-end payment benchmark: cash payments through `billing up`, measured as an outsider sees them.
+
+Each client loops: POST /v1/transactions?wait=true (201), POST /v1/transactions/{id}/complete (202),
+then waits for that transaction's `transaction.completed` event on `billing.events`. A payment's
+latency runs from the first POST to its event. Afterwards the raw-driver ceilings (bench/ceilings.py)
+are measured in the same run and the payment rate is set against each.
+
+    python bench/payments.py [--seconds 20] [--clients 64] [--warmup 3] [--ceiling-seconds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from ceilings import Ceiling, measure_all, percentile
+
+PG_BASE = os.environ.get("BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+AMQP_BASE = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")
+PERMISSIONS = ("billing.view", "billing.create", "billing.refund", "billing.cancel")
+EVENTS_EXCHANGE = "billing.events"
+COMPLETED_KEY = "transaction.completed"
+EVENT_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 90.0
+DRAIN_TIMEOUT_S = 50.0
+TARGET_PER_S = 300.0
+AMOUNT = 150000
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# ---------------------------------------------------------------- the sandbox: database, vhost, service
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The names and addresses of this run's own database, vhost and service."""
+
+    run_id: str
+    port: int
+    log_path: Path
+
+    @property
+    def name(self) -> str:
+        """The database and vhost name of this run."""
+        return f"bench_{self.run_id}"
+
+    @property
+    def database_url(self) -> str:
+        """The service's SQLAlchemy URL."""
+        return f"{PG_BASE}/{self.name}"
+
+    @property
+    def dsn(self) -> str:
+        """The same database as a plain asyncpg DSN."""
+        return self.database_url.replace("+asyncpg", "")
+
+    @property
+    def amqp_url(self) -> str:
+        """The broker URL on this run's vhost."""
+        return f"{AMQP_BASE}/{self.name}"
+
+    @property
+    def base_url(self) -> str:
+        """Where the ingress listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The environment for every `billing` command of this run."""
+        return dict(
+            os.environ,
+            BILLING_DATABASE_URL=self.database_url,
+            BILLING_AMQP_URL=self.amqp_url,
+            BILLING_HTTP_HOST="127.0.0.1",
+            BILLING_HTTP_PORT=str(self.port),
+            BILLING_PUBLIC_URL=self.base_url,
+        )
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def new_sandbox() -> Sandbox:
+    """Unique names for this run; the service log goes to a temp file that outlives the run."""
+    run_id = uuid.uuid4().hex[:8]
+    log_path = Path(tempfile.gettempdir()) / f"billing-bench-{run_id}.log"
+    return Sandbox(run_id=run_id, port=free_port(), log_path=log_path)
+
+
+def billing_bin() -> str:
+    """The `billing` console script next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / "billing"
+    return str(beside) if beside.exists() else "billing"
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Run one rabbitmqctl command, raising with its stderr on failure."""
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+    if done.returncode:
+        raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[-300:]}")
+
+
+def add_vhost(sandbox: Sandbox) -> None:
+    """Create this run's vhost and let guest use it."""
+    rabbitmqctl("add_vhost", sandbox.name)
+    rabbitmqctl("set_permissions", "-p", sandbox.name, "guest", ".*", ".*", ".*")
+
+
+def delete_vhost(sandbox: Sandbox) -> None:
+    """Delete this run's vhost (and every queue in it)."""
+    with contextlib.suppress(RuntimeError, OSError, subprocess.SubprocessError):
+        rabbitmqctl("delete_vhost", sandbox.name)
+
+
+async def drop_database(sandbox: Sandbox) -> None:
+    """Drop this run's database, closing any connection still open on it."""
+    connection = await asyncpg.connect(sandbox.dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{sandbox.name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def billing(sandbox: Sandbox, *args: str) -> dict[str, Any]:
+    """Run one `billing` command and return the JSON document it prints."""
+    done = subprocess.run([billing_bin(), *args], env=sandbox.env(), capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"billing {' '.join(args[:2])} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    document: dict[str, Any] = json.loads(done.stdout) if done.stdout.strip() else {}
+    return document
+
+
+def start_service(sandbox: Sandbox) -> subprocess.Popen[bytes]:
+    """Start `billing up` in its own session, its output going to the log file."""
+    with sandbox.log_path.open("wb") as log:
+        return subprocess.Popen(
+            [billing_bin(), "up"],
+            env=sandbox.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_ready(sandbox: Sandbox, service: subprocess.Popen[bytes]) -> None:
+    """Block until GET /health/ready answers 200; raise if the service exits or never gets ready."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise RuntimeError(f"`billing up` exited {service.returncode} before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(sandbox.base_url + "/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"`billing up` not ready after {READY_TIMEOUT_S:.0f} s")
+
+
+def stop_service(service: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM the service's process group, SIGKILL it if it does not stop within 20 s."""
+    if service is None or service.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(service.pid, signal.SIGTERM)
+    try:
+        service.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(service.pid, signal.SIGKILL)
+        service.wait(5)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a client needs to pay: an API key and a cash gateway account."""
+
+    api_key: str
+    account_id: str
+
+
+def provision(sandbox: Sandbox) -> Credentials:
+    """A tenant, an API key and a cash account, through the CLI."""
+    tenant = billing(sandbox, "tenant", "create", "--name", f"bench-{sandbox.run_id}")
+    permissions = [arg for permission in PERMISSIONS for arg in ("--permission", permission)]
+    key = billing(sandbox, "apikey", "create", "--tenant", tenant["id"], *permissions)
+    account = billing(sandbox, "gateway", "add", "--tenant", tenant["id"], "--gateway", "cash", "--config-json", "{}")
+    return Credentials(api_key=key["key"], account_id=account["id"])
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last lines of the service log."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+
+
+# ---------------------------------------------------------------- completed events
+
+
+class CompletedEvents:
+    """Listens on its own queue for `transaction.completed` and resolves one future per transaction id."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[float]] = {}
+        self._connection: AbstractRobustConnection | None = None
+
+    async def start(self, amqp_url: str) -> None:
+        """Bind an exclusive queue to billing.events with routing key transaction.completed and consume it."""
+        self._connection = await aio_pika.connect_robust(amqp_url)
+        channel = await self._connection.channel()
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, COMPLETED_KEY)
+        await queue.consume(self._on_event, no_ack=True)
+
+    def expect(self, transaction_id: str) -> asyncio.Future[float]:
+        """A future resolved with the perf_counter time at which the transaction's event arrives."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting[transaction_id] = future
+        return future
+
+    def forget(self, transaction_id: str) -> None:
+        """Stop waiting for a transaction."""
+        self._waiting.pop(transaction_id, None)
+
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        """Resolve the waiting future of the event's subject; duplicates and strangers are ignored."""
+        arrived = time.perf_counter()
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            future = self._waiting.pop(str(json.loads(message.body).get("subject")), None)
+            if future is not None and not future.done():
+                future.set_result(arrived)
+
+    async def close(self) -> None:
+        """Close the listening connection."""
+        if self._connection is not None:
+            await self._connection.close()
+
+
+# ---------------------------------------------------------------- the load
+
+
+class PaymentFailed(Exception):
+    """A payment that did not complete; `kind` names the step and what went wrong."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class LoadStats:
+    """Completed payments and errors, split by whether they fall in the measured window."""
+
+    window_start: float
+    window_end: float
+    latencies: list[float] = field(default_factory=list)
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    warmup_errors: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def done(self, started: float, completed: float) -> None:
+        """Count a payment whose completed event arrived inside the window."""
+        if self.window_start <= completed <= self.window_end:
+            self.latencies.append(completed - started)
+
+    def failed(self, started: float, kind: str) -> None:
+        """Count an error against the window if its payment started after the warm-up."""
+        (self.errors if started >= self.window_start else self.warmup_errors)[kind] += 1
+
+
+async def post(client: httpx.AsyncClient, step: str, url: str, **kwargs: Any) -> httpx.Response:
+    """POST, turning a transport error into a PaymentFailed named after the step."""
+    try:
+        return await client.post(url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise PaymentFailed(f"{step}: {type(exc).__name__}") from exc
+
+
+async def create(client: httpx.AsyncClient, account_id: str) -> str:
+    """POST /v1/transactions?wait=true and return the new transaction id (201 expected)."""
+    body = {"gateway": "cash", "account_id": account_id, "amount": AMOUNT, "currency": "UZS"}
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    answer = await post(client, "create", "/v1/transactions?wait=true", json=body, headers=headers)
+    if answer.status_code == 202:
+        raise PaymentFailed("create: 202 (wait timed out)")
+    if answer.status_code != 201:
+        raise PaymentFailed(f"create: HTTP {answer.status_code}")
+    transaction_id: str = answer.json()["id"]
+    return transaction_id
+
+
+async def complete(client: httpx.AsyncClient, transaction_id: str) -> None:
+    """POST /v1/transactions/{id}/complete (202 expected)."""
+    answer = await post(client, "complete", f"/v1/transactions/{transaction_id}/complete", json={})
+    if answer.status_code != 202:
+        raise PaymentFailed(f"complete: HTTP {answer.status_code}")
+
+
+async def one_payment(client: httpx.AsyncClient, events: CompletedEvents, account_id: str) -> float:
+    """Create, complete and await the completed event of one cash payment; return the event's arrival."""
+    transaction_id = await create(client, account_id)
+    arrival = events.expect(transaction_id)
+    try:
+        await complete(client, transaction_id)
+        return await asyncio.wait_for(arrival, EVENT_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise PaymentFailed("event: no transaction.completed within 30 s") from exc
+    finally:
+        events.forget(transaction_id)
+
+
+async def client_loop(client: httpx.AsyncClient, events: CompletedEvents, account_id: str, stats: LoadStats) -> None:
+    """Pay again and again until the window closes."""
+    while time.perf_counter() < stats.window_end:
+        started = time.perf_counter()
+        try:
+            stats.done(started, await one_payment(client, events, account_id))
+        except PaymentFailed as failure:
+            stats.failed(started, failure.kind)
+
+
+async def report_progress(stats: LoadStats, every_s: float = 5.0) -> None:
+    """Print the running count of measured payments and errors to stderr."""
+    while True:
+        await asyncio.sleep(every_s)
+        phase = "warm-up" if time.perf_counter() < stats.window_start else "measuring"
+        errors = sum(stats.errors.values()) + sum(stats.warmup_errors.values())
+        print(f"  {phase}: {len(stats.latencies)} payments counted, {errors} errors", file=sys.stderr)
+
+
+def http_client(sandbox: Sandbox, credentials: Credentials, clients: int) -> httpx.AsyncClient:
+    """One HTTP/1.1 client with a keep-alive pool of a connection per load client (and some spare)."""
+    pool = clients + 8
+    return httpx.AsyncClient(
+        base_url=sandbox.base_url,
+        headers={"Authorization": f"Bearer {credentials.api_key}"},
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        timeout=httpx.Timeout(30.0),
+    )
+
+
+async def drain(tasks: list[asyncio.Task[None]], window_end: float) -> None:
+    """After the window, let in-flight payments finish (uncounted), cancelling stragglers."""
+    await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
+    _, pending = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_load(sandbox: Sandbox, credentials: Credentials, args: argparse.Namespace) -> LoadStats:
+    """Run the clients for the warm-up and the measured window and return what they counted."""
+    events = CompletedEvents()
+    await events.start(sandbox.amqp_url)
+    now = time.perf_counter()
+    stats = LoadStats(window_start=now + args.warmup, window_end=now + args.warmup + args.seconds)
+    progress = asyncio.create_task(report_progress(stats))
+    try:
+        async with http_client(sandbox, credentials, args.clients) as client:
+            loops = [
+                asyncio.create_task(client_loop(client, events, credentials.account_id, stats))
+                for _ in range(args.clients)
+            ]
+            await drain(loops, stats.window_end)
+    finally:
+        progress.cancel()
+        await events.close()
+    return stats
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The measured payment figures."""
+
+    seconds: float
+    warmup_s: float
+    clients: int
+    completed: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+    warmup_errors: dict[str, int]
+
+
+def summarise(stats: LoadStats, args: argparse.Namespace) -> LoadResult:
+    """Rate and latency percentiles of the measured window."""
+    return LoadResult(
+        seconds=args.seconds,
+        warmup_s=args.warmup,
+        clients=args.clients,
+        completed=len(stats.latencies),
+        per_second=len(stats.latencies) / args.seconds,
+        p50_ms=percentile(stats.latencies, 0.50) * 1e3,
+        p99_ms=percentile(stats.latencies, 0.99) * 1e3,
+        errors=dict(stats.errors),
+        warmup_errors=dict(stats.warmup_errors),
+    )
+
+
+def print_load(result: LoadResult) -> None:
+    """Print the payment figures."""
+    print(
+        f"\npayments  {result.per_second:8.1f} completed/s  ({result.completed} in {result.seconds:.0f} s, "
+        f"{result.clients} clients)"
+    )
+    print(f"latency   p50 {result.p50_ms:.1f} ms   p99 {result.p99_ms:.1f} ms")
+    print(f"errors    {sum(result.errors.values())}" + "".join(f"\n  {n:6d}  {k}" for k, n in result.errors.items()))
+    if result.warmup_errors:
+        print(f"  (and {sum(result.warmup_errors.values())} during the warm-up: {result.warmup_errors})")
+    verdict = "met" if result.per_second >= TARGET_PER_S else "NOT met"
+    print(f"target    >= {TARGET_PER_S:.0f} payments/s: {verdict}")
+
+
+def print_ceilings(result: LoadResult, ceilings: list[Ceiling]) -> None:
+    """Print each ceiling with the payment rate as a share of it."""
+    print("\nceilings (raw drivers, same machine, service stopped)")
+    for ceiling in ceilings:
+        latency = "" if ceiling.p50_ms is None else f"  p50 {ceiling.p50_ms:.2f} ms  p99 {ceiling.p99_ms:.2f} ms"
+        ratio = result.per_second / ceiling.rate if ceiling.rate else 0.0
+        print(f"  {ceiling.name:7s} {ceiling.rate:8.0f} {ceiling.unit:16s} payments/ceiling {ratio:.2f}{latency}")
+
+
+def results_document(result: LoadResult, ceilings: list[Ceiling], sandbox: Sandbox, stamp: str) -> dict[str, Any]:
+    """Everything measured, as one JSON document."""
+    return {
+        "timestamp": stamp,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "target_per_s": TARGET_PER_S,
+        "target_met": result.per_second >= TARGET_PER_S,
+        "payments": asdict(result),
+        "ceilings": [
+            ceiling.as_dict() | {"payments_ratio": result.per_second / ceiling.rate if ceiling.rate else None}
+            for ceiling in ceilings
+        ],
+        "service_log": str(sandbox.log_path),
+    }
+
+
+def write_results(document: dict[str, Any], stamp: str) -> Path:
+    """Write the JSON document to bench/results/<timestamp>.json."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> str:
+    """A table fit for docs/performance.md."""
+    errors = ", ".join(f"{k}: {n}" for k, n in result.errors.items()) or "none"
+    rows = [
+        f"Measured {stamp} on {os.cpu_count()} cores, {result.clients} clients, "
+        f"{result.seconds:.0f} s after a {result.warmup_s:.0f} s warm-up (`python bench/payments.py`).",
+        "",
+        "| measure | value | payments/s as share of it |",
+        "|---|---:|---:|",
+        f"| cash payments completed (create `wait=true`, complete, event) | {result.per_second:,.0f} /s | |",
+        f"| payment latency p50 / p99 (first POST to completed event) | "
+        f"{result.p50_ms:,.0f} / {result.p99_ms:,.0f} ms | |",
+        f"| errors | {errors} | |",
+    ]
+    for ceiling in ceilings:
+        ratio = result.per_second / ceiling.rate if ceiling.rate else 0.0
+        rows.append(f"| ceiling `{ceiling.name}`: {ceiling.what} | {ceiling.rate:,.0f} {ceiling.unit} | {ratio:.2f} |")
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time (default 20)")
+    parser.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="uncounted warm-up (default 3)")
+    parser.add_argument("--ceiling-seconds", type=float, default=4.0, help="time per ceiling (default 4)")
+    return parser.parse_args(argv)
+
+
+def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit so the clean-up runs."""
+    raise SystemExit(143)
+
+
+def bring_up(sandbox: Sandbox) -> tuple[subprocess.Popen[bytes], Credentials]:
+    """Vhost, migrations, `billing up` until ready, then the tenant, key and cash account."""
+    add_vhost(sandbox)
+    billing(sandbox, "migrate")
+    service = start_service(sandbox)
+    print(f"billing up (pid {service.pid}) on {sandbox.base_url}, log {sandbox.log_path}", file=sys.stderr)
+    try:
+        wait_ready(sandbox, service)
+        return service, provision(sandbox)
+    except BaseException:
+        stop_service(service)
+        raise
+
+
+def tear_down(sandbox: Sandbox, service: subprocess.Popen[bytes] | None) -> None:
+    """Stop the service, drop the database and delete the vhost, whatever happened before."""
+    stop_service(service)
+    try:
+        asyncio.run(drop_database(sandbox))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"could not drop database {sandbox.name}: {exc}", file=sys.stderr)
+    delete_vhost(sandbox)
+
+
+def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
+    """Load, ceilings, report."""
+    service: subprocess.Popen[bytes] | None = None
+    try:
+        service, credentials = bring_up(sandbox)
+        print(f"load: {args.clients} clients, {args.warmup:.0f} s warm-up + {args.seconds:.0f} s", file=sys.stderr)
+        result = summarise(asyncio.run(run_load(sandbox, credentials, args)), args)
+        stop_service(service)
+        print_load(result)
+        if result.errors or result.warmup_errors:
+            print(f"\ntail of the service log ({sandbox.log_path}):\n{log_tail(sandbox.log_path)}")
+        ceilings = asyncio.run(measure_all(sandbox.amqp_url, sandbox.dsn, args.ceiling_seconds))
+        print_ceilings(result, ceilings)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = write_results(results_document(result, ceilings, sandbox, stamp), stamp)
+        print(f"\nresults written to {path}\n\n{markdown_table(result, ceilings, stamp)}")
+    except Exception:
+        print(f"\nthe benchmark failed; tail of the service log ({sandbox.log_path}):", file=sys.stderr)
+        print(log_tail(sandbox.log_path), file=sys.stderr)
+        raise
+    finally:
+        tear_down(sandbox, service)
+
+
+def main() -> int:
+    """Run the benchmark once in its own sandbox."""
+    args = parse_args()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    sandbox = new_sandbox()
+    try:
+        benchmark(sandbox, args)
+    except KeyboardInterrupt:
+        print("interrupted; cleaned up", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Examples of using billing from the outside; not part of the installed package."""
