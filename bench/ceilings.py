@@ -163,7 +163,8 @@ async def pubsub_ceiling(amqp_url: str, seconds: float, publishers: int = 64) ->
         consume_channel = await consumer.channel()
         await consume_channel.set_qos(prefetch_count=512)
         counter = AckCounter()
-        await (await consume_channel.get_queue(queue_name)).consume(counter.on_message)
+        consume_queue = await consume_channel.get_queue(queue_name)
+        consumer_tag = await consume_queue.consume(counter.on_message)
         sent = 0
 
         async def publish_one() -> None:
@@ -176,6 +177,7 @@ async def pubsub_ceiling(amqp_url: str, seconds: float, publishers: int = 64) ->
         await run_callers(publishers, seconds, publish_one)
         await counter.wait_for(sent, seconds * 2)
         elapsed = time.perf_counter() - started
+        await consume_queue.cancel(consumer_tag)
         await queue.delete(if_unused=False, if_empty=False)
     finally:
         await producer.close()

@@ -440,13 +440,18 @@ def print_load(result: LoadResult) -> None:
     print(f"target    >= {TARGET_PER_S:.0f} payments/s: {verdict}")
 
 
+def share(rate: float, ceiling: Ceiling) -> float:
+    """The payment rate as a fraction of a ceiling's rate."""
+    return rate / ceiling.rate if ceiling.rate else 0.0
+
+
 def print_ceilings(result: LoadResult, ceilings: list[Ceiling]) -> None:
     """Print each ceiling with the payment rate as a share of it."""
     print("\nceilings (raw drivers, same machine, service stopped)")
     for ceiling in ceilings:
         latency = "" if ceiling.p50_ms is None else f"  p50 {ceiling.p50_ms:.2f} ms  p99 {ceiling.p99_ms:.2f} ms"
-        ratio = result.per_second / ceiling.rate if ceiling.rate else 0.0
-        print(f"  {ceiling.name:7s} {ceiling.rate:8.0f} {ceiling.unit:16s} payments/ceiling {ratio:.2f}{latency}")
+        ratio = share(result.per_second, ceiling)
+        print(f"  {ceiling.name:7s} {ceiling.rate:8.0f} {ceiling.unit:16s} payments/ceiling {ratio:.3f}{latency}")
 
 
 def results_document(result: LoadResult, ceilings: list[Ceiling], sandbox: Sandbox, stamp: str) -> dict[str, Any]:
@@ -457,10 +462,7 @@ def results_document(result: LoadResult, ceilings: list[Ceiling], sandbox: Sandb
         "target_per_s": TARGET_PER_S,
         "target_met": result.per_second >= TARGET_PER_S,
         "payments": asdict(result),
-        "ceilings": [
-            ceiling.as_dict() | {"payments_ratio": result.per_second / ceiling.rate if ceiling.rate else None}
-            for ceiling in ceilings
-        ],
+        "ceilings": [ceiling.as_dict() | {"payments_ratio": share(result.per_second, ceiling)} for ceiling in ceilings],
         "service_log": str(sandbox.log_path),
     }
 
@@ -488,8 +490,8 @@ def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> s
         f"| errors | {errors} | |",
     ]
     for ceiling in ceilings:
-        ratio = result.per_second / ceiling.rate if ceiling.rate else 0.0
-        rows.append(f"| ceiling `{ceiling.name}`: {ceiling.what} | {ceiling.rate:,.0f} {ceiling.unit} | {ratio:.2f} |")
+        ratio = share(result.per_second, ceiling)
+        rows.append(f"| ceiling `{ceiling.name}`: {ceiling.what} | {ceiling.rate:,.0f} {ceiling.unit} | {ratio:.3f} |")
     return "\n".join(rows)
 
 

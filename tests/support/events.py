@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -58,7 +59,5 @@ class EventLog:
                 seen = [r.routing_key for r in self.of(subject)]
                 raise AssertionError(f"no {kind} event for {subject} within {timeout}s; saw {seen}")
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
