@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from services.ingress import problems
 from services.ingress.auth import KeyCache
 from services.ingress.context import Ingress
-from services.ingress.routes import accounts, health, integrator, transactions
+from services.ingress.routes import routers
 from services.ingress.waiters import Waiters
 from shared.broker import topology
 from shared.broker.publisher import ConfirmedPublisher
+from shared.broker.rpc import RpcClient
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.database import create_engine
 from shared.persistence.idempotency import IdempotencyStore
@@ -31,6 +32,8 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
         await publisher.start()
         waiters = Waiters()
         await waiters.start(publisher.connection)
+        rpc = RpcClient()
+        await rpc.start(publisher.connection)
         app.state.ingress = Ingress(
             settings=settings,
             engine=engine,
@@ -40,6 +43,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
             waiters=waiters,
+            rpc=rpc,
         )
         try:
             yield
@@ -54,8 +58,8 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (health, transactions, accounts, integrator):
-        app.include_router(module.router)
+    for router in routers():
+        app.include_router(router)
     return app
 
 

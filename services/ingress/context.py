@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.problems import Problem
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
+from shared.broker.rpc import RpcClient
 from shared.gateways.registry import GatewayRegistry
 from shared.messages import COMMANDS_EXCHANGE
 from shared.persistence.idempotency import IdempotencyStore
@@ -33,6 +34,7 @@ class Ingress:
     idempotency: IdempotencyStore
     keys: KeyCache
     waiters: Waiters
+    rpc: RpcClient
 
     async def send(self, routing_key: str, message: BaseModel, command_id: str) -> None:
         """Hand a command to RabbitMQ; only a confirmed message counts as accepted."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from faststream.rabbit import RabbitBroker
 
 from services.processor import commands_in
+from services.processor.gateway_calls import GatewayCalls, serve_calls
+from services.processor.gateways import CommandRoute, ProcessorDeps, discover
 from services.processor.handlers import TransactionHandlers
 from services.processor.scheduler import Scheduler
 from shared.broker import topology
@@ -45,8 +47,10 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     cipher = Cipher(secret_key(settings))
     registry = registry or GatewayRegistry.load()
     publisher = ConfirmedPublisher(settings.amqp_url)
-    handlers = TransactionHandlers(functools.partial(UnitOfWork, engine, cipher), registry, clock)
-    routes = {
+    uow = functools.partial(UnitOfWork, engine, cipher)
+    handlers = TransactionHandlers(uow, registry, clock)
+    wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings))
+    routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
         "transaction.complete": (
             CompleteTransactionMessage,
@@ -59,11 +63,15 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
             lambda m: handlers.record_integrator_status(commands_in.integrator_status(m)),
         ),
     }
+    for wiring in wirings:
+        routes.update(wiring.commands)
     consumer = CommandConsumer(publisher, topology.PROCESSOR, routes, settings.max_attempts)
     broker = build_broker(settings.amqp_url, settings.prefetch)
     subscribe(broker, topology.PROCESSOR, consumer, "Transaction commands: create, complete, cancel, delete")
+    serve_calls(broker, GatewayCalls({w.gateway: w.calls for w in wirings if w.calls is not None}))
     relay = OutboxRelay(engine, publisher, raw_dsn(settings.database_url))
-    scheduler = Scheduler(engine, handlers, clock, settings.scheduler_interval_s)
+    polled = [adapter.name for adapter in registry.all() if adapter.polls_provider]
+    scheduler = Scheduler(engine, handlers, clock, settings.scheduler_interval_s, polled)
     return Processor(broker, publisher, handlers, relay, scheduler)
 
 

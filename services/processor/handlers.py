@@ -11,8 +11,9 @@ from shared.clock import Clock
 from shared.domain import commands
 from shared.domain.errors import NotFound, TransitionNotAllowed
 from shared.domain.money import Money
+from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import GatewayAccount
+from shared.gateways.base import GatewayAccount, GatewayAdapter, ProviderRejected, ProviderStatus
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.unit_of_work import UnitOfWork
 
@@ -29,28 +30,88 @@ class TransactionHandlers:
     async def create(self, cmd: commands.CreateTransaction) -> None:
         adapter = self._registry.get(cmd.gateway)
         async with self._uow() as uow:
-            if not await uow.claim(CONSUMER, cmd.command_id):
+            if await uow.claim(CONSUMER, cmd.command_id):
+                await self._open(uow, cmd, adapter)
+        if adapter.starts_with_provider_call:
+            # Also on a redelivered command: the provider call may be what the last attempt did not finish.
+            await self.start_with_provider(cmd.tenant_id, cmd.transaction_id)
+
+    async def _open(self, uow: UnitOfWork, cmd: commands.CreateTransaction, adapter: GatewayAdapter) -> None:
+        account = await self._account(uow, cmd.tenant_id, cmd.gateway, cmd.account_id)
+        repo = uow.transactions(cmd.tenant_id)
+        if await repo.get(cmd.transaction_id, lock=False) is not None:
+            return  # the same transaction from another command id: never a second row
+        now = self._clock()
+        money = Money.positive(cmd.amount, cmd.currency)
+        tx = Transaction.open(
+            id=cmd.transaction_id,
+            tenant_id=cmd.tenant_id,
+            account_id=account.id,
+            gateway=cmd.gateway,
+            money=money,
+            details=cmd.details,
+            metadata=cmd.metadata,
+            at=cmd.requested_at or now,
+            expires_at=_expiry(account, now),
+            payment_url=adapter.payment_link(account, cmd.transaction_id, money, cmd.details),
+        )
+        repo.add(tx)
+        await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
+
+    async def start_with_provider(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
+        """Create the payment at the provider (our id is its idempotency key), outside any database transaction."""
+        async with self._uow() as uow:
+            tx = await uow.transactions(tenant_id).get(transaction_id, lock=False)
+            if tx is None or tx.status is not TransactionStatus.PENDING or tx.payment_url:
                 return
-            account = await self._account(uow, cmd.tenant_id, cmd.gateway, cmd.account_id)
-            repo = uow.transactions(cmd.tenant_id)
-            if await repo.get(cmd.transaction_id, lock=False) is not None:
-                return  # the same transaction from another command id: never a second row
-            now = self._clock()
-            money = Money.positive(cmd.amount, cmd.currency)
-            tx = Transaction.open(
-                id=cmd.transaction_id,
-                tenant_id=cmd.tenant_id,
-                account_id=account.id,
-                gateway=cmd.gateway,
-                money=money,
-                details=cmd.details,
-                metadata=cmd.metadata,
-                at=cmd.requested_at or now,
-                expires_at=_expiry(account, now),
-                payment_url=adapter.payment_link(account, cmd.transaction_id, money, cmd.details),
-            )
-            repo.add(tx)
-            await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
+            account = await uow.accounts(tenant_id).get(tx.account_id)
+        if account is None:
+            raise NotFound(f"gateway account {tx.account_id} not found")
+        adapter = self._registry.get(tx.gateway)
+        try:
+            started = await adapter.start_payment(account, tx)
+        except ProviderRejected as exc:
+            refusal = {"error_note": str(exc)[:500]}
+            await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda t, now: t.fail(now, refusal))
+            return
+        await self._record(
+            tenant_id,
+            transaction_id,
+            f"gateway:{tx.gateway}",
+            lambda t, now: t.update(now, details=started.details, payment_url=started.payment_url),
+        )
+
+    async def sync_with_provider(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
+        """The janitor's question to the provider about a payment still pending here (a webhook may be lost)."""
+        async with self._uow() as uow:
+            tx = await uow.transactions(tenant_id).get(transaction_id, lock=False)
+            if tx is None or tx.status is not TransactionStatus.PENDING:
+                return
+            account = await uow.accounts(tenant_id).get(tx.account_id)
+        if account is None:
+            return
+        if not tx.payment_url and self._registry.get(tx.gateway).starts_with_provider_call:
+            await self.start_with_provider(tenant_id, transaction_id)
+            return
+        reported = await self._registry.get(tx.gateway).status(account, tx)
+        await self._record(tenant_id, transaction_id, "janitor", lambda t, now: apply_provider_status(t, reported, now))
+
+    async def _record(
+        self,
+        tenant_id: uuid.UUID,
+        transaction_id: uuid.UUID,
+        actor: str,
+        change: Callable[[Transaction, datetime], None],
+    ) -> None:
+        async with self._uow() as uow:
+            tx = await uow.transactions(tenant_id).get(transaction_id)
+            if tx is None:
+                return
+            try:
+                change(tx, self._clock())
+            except TransitionNotAllowed:
+                return  # it moved on meanwhile (a webhook won the race): nothing to record
+            await uow.commit(actor=actor, request_id=f"{actor}:{transaction_id}")
 
     async def complete(self, cmd: commands.CompleteTransaction) -> None:
         async with self._uow() as uow:
@@ -137,6 +198,21 @@ class TransactionHandlers:
         if tx is None:
             raise NotFound(f"transaction {transaction_id} not found")
         return tx
+
+
+def apply_provider_status(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
+    """Move a pending transaction to what the provider reports; an unknown or equal status changes nothing."""
+    match reported.status:
+        case TransactionStatus.COMPLETED:
+            tx.complete(now, reported.details)
+        case TransactionStatus.FAILED:
+            tx.fail(now, reported.details)
+        case TransactionStatus.CANCELED:
+            tx.cancel(now, details=reported.details)
+        case TransactionStatus.EXPIRED:
+            tx.expire(now, reported.details)
+        case None | TransactionStatus.PENDING | TransactionStatus.PARTIALLY_REFUNDED | TransactionStatus.REFUNDED:
+            tx.update(now, details=reported.details)
 
 
 def _expiry(account: GatewayAccount, now: datetime) -> datetime | None:

@@ -8,6 +8,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
 
+from shared.broker.rpc import RPC_QUEUE
 from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
 
 DEAD_LETTER_EXCHANGE = "billing.dlx"
@@ -34,6 +35,7 @@ PROCESSOR = WorkQueue(
         "transaction.cancel",
         "transaction.delete",
         "integrator.status",
+        "gateway.#",  # gateway-specific commands: gateway.<name>.<what>
     ),
 )
 REFUNDS = WorkQueue("billing.refunds", ("refund.request",))
@@ -54,6 +56,8 @@ async def declare_topology(channel: AbstractChannel, retry_delay_ms: int) -> Non
     commands = await channel.declare_exchange(COMMANDS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    # Gateway calls are answered within seconds or not at all: a plain durable queue, requests carry a TTL.
+    await channel.declare_queue(RPC_QUEUE, durable=True)
     parking = await channel.declare_queue(PARKING_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
     await parking.bind(dead_letters, "#")
     for work in WORK_QUEUES:

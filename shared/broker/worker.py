@@ -27,7 +27,7 @@ def build_broker(amqp_url: str, prefetch: int) -> RabbitBroker:
     )
 
 
-async def _undecoded(message: Any) -> Any:
+async def undecoded(message: Any) -> Any:
     """The consumer parses bodies itself, so a body that is not JSON is parked with its reason, never stuck."""
     return message.body
 
@@ -39,7 +39,7 @@ def subscribe(broker: RabbitBroker, work: WorkQueue, consumer: CommandConsumer, 
         RabbitQueue(work.name, declare=False),
         ack_policy=AckPolicy.MANUAL,
         no_reply=True,
-        decoder=_undecoded,
+        decoder=undecoded,
         title=work.name,
         description=description,
     )

@@ -19,7 +19,8 @@ from shared.settings import Settings
 
 SERVICES = ("ingress", "processor", "refunds")
 START_HINT = (
-    "start the local service ({local}), or where Docker is present: docker compose -f deploy/compose.yaml up -d"
+    "start the local service ({local}), or where Docker is present: "
+    "BILLING_SECRET_KEY=<a Fernet key> docker compose -f deploy/compose.yaml up -d postgres rabbitmq"
 )
 
 

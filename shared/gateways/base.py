@@ -70,6 +70,8 @@ class GatewayAdapter(Protocol):
     """The `complete` command applies (cash, integrator); other gateways are completed by their provider."""
     starts_with_provider_call: bool
     """Creating a payment calls the provider (Octo, Stripe) after the pending row is committed."""
+    polls_provider: bool
+    """The janitor may ask the provider (`status`) about payments left pending here, e.g. after a lost webhook."""
 
     def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]: ...
 

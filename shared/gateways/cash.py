@@ -20,6 +20,7 @@ class CashAdapter:
     config_model: type[AccountConfig] = CashConfig
     manual_completion = True
     starts_with_provider_call = False
+    polls_provider = False
 
     def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]:
         return {}
@@ -37,3 +38,6 @@ class CashAdapter:
 
     async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
         return ProviderStatus(status=tx.status)
+
+
+ADAPTER = CashAdapter()

@@ -38,6 +38,7 @@ class IntegratorAdapter:
     config_model: type[AccountConfig] = IntegratorConfig
     manual_completion = True
     starts_with_provider_call = False
+    polls_provider = False
 
     def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]:
         return {"status": f"/webhooks/integrator/{account_id}"}
@@ -58,3 +59,6 @@ class IntegratorAdapter:
 
     async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
         return ProviderStatus(status=tx.status)
+
+
+ADAPTER = IntegratorAdapter()

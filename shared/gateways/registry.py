@@ -1,17 +1,32 @@
-"""Finds gateway adapters: the built-in ones and any installed under the `billing.gateways` entry points."""
+"""Finds gateway adapters: the built-in ones in this package and any installed under `billing.gateways` entry points.
+
+A built-in gateway is a module (or package) of `shared.gateways` that exposes `ADAPTER`; adding a gateway
+means adding its module, nothing else.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 
+import shared.gateways
 from shared.domain.errors import UnknownGateway
 from shared.gateways.base import GatewayAdapter
-from shared.gateways.cash import CashAdapter
-from shared.gateways.integrator import IntegratorAdapter
 
 ENTRY_POINT_GROUP = "billing.gateways"
 log = logging.getLogger(__name__)
+
+
+def builtin_adapters() -> list[GatewayAdapter]:
+    found: list[GatewayAdapter] = []
+    for module_info in sorted(pkgutil.iter_modules(shared.gateways.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"shared.gateways.{module_info.name}")
+        adapter = getattr(module, "ADAPTER", None)
+        if adapter is not None:
+            found.append(adapter)
+    return found
 
 
 class GatewayRegistry:
@@ -20,7 +35,7 @@ class GatewayRegistry:
 
     @classmethod
     def load(cls, extra: list[GatewayAdapter] | None = None) -> GatewayRegistry:
-        adapters: list[GatewayAdapter] = [CashAdapter(), IntegratorAdapter(), *(extra or [])]
+        adapters: list[GatewayAdapter] = [*builtin_adapters(), *(extra or [])]
         known = {adapter.name for adapter in adapters}
         for point in entry_points(group=ENTRY_POINT_GROUP):
             if point.name in known:
@@ -45,3 +60,6 @@ class GatewayRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._adapters)
+
+    def all(self) -> list[GatewayAdapter]:
+        return [self._adapters[name] for name in self.names()]

@@ -22,6 +22,27 @@ async def overdue_pending(engine: AsyncEngine, now: datetime, limit: int = 200) 
         return [(row.tenant_id, row.id) for row in await conn.execute(query)]
 
 
+async def stale_pending(
+    engine: AsyncEngine, gateways: list[str], before: datetime, limit: int = 200
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Pending payments of provider gateways untouched since `before`: the janitor asks the provider about them."""
+    if not gateways:
+        return []
+    query = (
+        select(transactions.c.tenant_id, transactions.c.id)
+        .where(
+            transactions.c.status == "pending",
+            transactions.c.gateway.in_(gateways),
+            transactions.c.updated_at < before,
+            transactions.c.deleted_at.is_(None),
+        )
+        .order_by(transactions.c.updated_at)
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [(row.tenant_id, row.id) for row in await conn.execute(query)]
+
+
 async def purge_processed(engine: AsyncEngine, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
     """Sent outbox rows and old inbox entries are only needed for a while (duplicates arrive within minutes)."""
     async with engine.begin() as conn:

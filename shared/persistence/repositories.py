@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import cast, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Text
 
 from shared.domain.refund import Refund
 from shared.domain.status import RefundStatus
@@ -27,6 +29,29 @@ class TransactionRepository:
         """Load one transaction of this tenant (deleted ones too: a gateway may still call about them)."""
         query = select(transactions).where(
             transactions.c.tenant_id == self._tenant_id, transactions.c.id == transaction_id
+        )
+        if lock:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        tx = mapping.transaction_from_row(row)
+        self._seen.append(tx)
+        return tx
+
+    async def find_by_detail(
+        self, account_id: uuid.UUID, path: tuple[str, ...], value: str, *, lock: bool = True
+    ) -> Transaction | None:
+        """The transaction of a gateway account whose details hold `value` at `path` (a gateway's own reference)."""
+        query = (
+            select(transactions)
+            .where(
+                transactions.c.tenant_id == self._tenant_id,
+                transactions.c.account_id == account_id,
+                transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text))) == value,
+            )
+            .order_by(transactions.c.created_at.desc())
+            .limit(1)
         )
         if lock:
             query = query.with_for_update()

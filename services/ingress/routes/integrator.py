@@ -9,31 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
 from services.ingress.schemas import IntegratorCallback
-from shared.gateways.base import GatewayAccount
+from services.ingress.webhook_accounts import gateway_account
 from shared.gateways.integrator import SIGNATURE_HEADER, signature_valid
 from shared.messages import IntegratorStatusMessage
-from shared.persistence.repositories import account_from_row
-from shared.persistence.tables import gateway_accounts
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 MAX_BODY = 256 * 1024
-
-
-async def gateway_account(ctx: Ingress, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
-    """Webhooks name their account in the URL; the account tells the tenant."""
-    query = select(gateway_accounts).where(
-        gateway_accounts.c.id == account_id,
-        gateway_accounts.c.gateway == gateway,
-        gateway_accounts.c.deleted_at.is_(None),
-    )
-    async with ctx.engine.connect() as conn:
-        row = (await conn.execute(query)).mappings().first()
-    return None if row is None else account_from_row(row, ctx.cipher)
 
 
 @router.post("/integrator/{account_id}")

@@ -1,0 +1,196 @@
+"""The outbox relay on a database and vhost of its own (e2e workers run a relay on the session database)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, DeliveryMode
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
+from shared.broker.relay import OutboxRelay
+from shared.clock import utc_now
+from shared.domain.money import Money
+from shared.domain.transaction import Transaction
+from shared.messages import EVENTS_EXCHANGE
+from shared.persistence.database import create_engine, raw_dsn
+from shared.persistence.tables import outbox
+from shared.persistence.unit_of_work import UnitOfWork
+from shared.security.cipher import Cipher
+from tests.conftest import Servers, drop_database, new_database
+from tests.integration.conftest import Broker
+from tests.support.world import TenantWorld, make_tenant
+
+
+@dataclass(frozen=True)
+class Outbox:
+    url: str
+    engine: AsyncEngine
+    tenant: TenantWorld
+    cipher: Cipher
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.cipher)
+
+    def relay(self, publisher: ConfirmedPublisher, batch: int = 200) -> OutboxRelay:
+        return OutboxRelay(self.engine, publisher, raw_dsn(self.url), batch=batch)
+
+
+@pytest.fixture(scope="module")
+async def store(servers: Servers, cipher: Cipher) -> AsyncIterator[Outbox]:
+    url = await asyncio.to_thread(new_database, servers)
+    engine = create_engine(url, pool_size=4)
+    yield Outbox(url, engine, await make_tenant(engine, cipher), cipher)
+    await engine.dispose()
+    await asyncio.to_thread(drop_database, url)
+
+
+@pytest.fixture
+async def relay(store: Outbox, broker: Broker) -> OutboxRelay:
+    """The module's relay, with whatever earlier tests left unsent already drained."""
+    relay = store.relay(broker.publisher)
+    await drain(relay)
+    return relay
+
+
+@pytest.fixture
+async def events(broker: Broker) -> AsyncIterator[AbstractQueue]:
+    """An exclusive queue receiving everything on billing.events."""
+    connection = await aio_pika.connect(broker.url)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(EVENTS_EXCHANGE, "#")
+    yield queue
+    await connection.close()
+
+
+async def drain(relay: OutboxRelay) -> int:
+    total = 0
+    while sent := await relay.drain_once():
+        total += sent
+    return total
+
+
+async def transaction_with_events(store: Outbox, updates: int = 1) -> uuid.UUID:
+    """One committed transaction with `updates + 2` events: created, updated..., completed."""
+    tx = Transaction.open(
+        id=uuid.uuid4(),
+        tenant_id=store.tenant.tenant_id,
+        account_id=store.tenant.accounts["cash"],
+        gateway="cash",
+        money=Money.of(5_000, "UZS"),
+        details={},
+        metadata={},
+        at=utc_now(),
+    )
+    for step in range(updates):
+        tx.update(utc_now(), details={"step": step})
+    tx.complete(utc_now())
+    async with store.uow() as uow:
+        uow.transactions(store.tenant.tenant_id).add(tx)
+        await uow.commit(actor="tests", request_id=None)
+    return tx.id
+
+
+async def outbox_rows(store: Outbox, subjects: list[uuid.UUID]) -> list[Any]:
+    query = select(outbox).where(outbox.c.body["subject"].astext.in_([str(s) for s in subjects])).order_by(outbox.c.id)
+    async with store.engine.connect() as conn:
+        return list((await conn.execute(query)).mappings().all())
+
+
+async def receive(queue: AbstractQueue, expected: int, timeout: float = 10.0) -> list[AbstractIncomingMessage]:
+    """Everything in the queue once at least `expected` messages arrived (duplicates included)."""
+    received: list[AbstractIncomingMessage] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            received.append(message)
+        elif len(received) >= expected or asyncio.get_running_loop().time() > deadline:
+            return received
+        else:
+            await asyncio.sleep(0.05)
+
+
+async def test_drain_publishes_every_unsent_row_and_marks_it_sent(
+    store: Outbox, relay: OutboxRelay, events: AbstractQueue
+) -> None:
+    subjects = [await transaction_with_events(store) for _ in range(2)]
+    rows = await outbox_rows(store, subjects)
+    assert len(rows) == 6 and all(row["sent_at"] is None for row in rows)
+
+    assert await relay.drain_once() == 6
+    assert await relay.drain_once() == 0
+
+    by_id = {message.message_id: message for message in await receive(events, 6)}
+    assert set(by_id) == {str(row["event_id"]) for row in rows}
+    for row in rows:
+        message = by_id[str(row["event_id"])]
+        assert message.exchange == EVENTS_EXCHANGE
+        assert message.routing_key == row["routing_key"]
+        assert message.delivery_mode == DeliveryMode.PERSISTENT
+        assert message.content_type == "application/cloudevents+json"
+        assert json.loads(message.body) == row["body"]
+        assert message.headers["tenantid"] == str(store.tenant.tenant_id)
+    assert all(row["sent_at"] is not None for row in await outbox_rows(store, subjects))
+
+
+async def test_events_of_one_transaction_arrive_in_order(
+    store: Outbox, broker: Broker, relay: OutboxRelay, events: AbstractQueue
+) -> None:
+    subjects = [await transaction_with_events(store, updates=6) for _ in range(3)]
+    rows = await outbox_rows(store, subjects)
+
+    assert await drain(store.relay(broker.publisher, batch=4)) == len(rows) == 24
+
+    received = await receive(events, len(rows))
+    for subject in subjects:
+        sent = [str(row["event_id"]) for row in rows if row["body"]["subject"] == str(subject)]
+        arrived = [m.message_id for m in received if json.loads(m.body)["subject"] == str(subject)]
+        assert arrived == sent
+
+
+async def test_two_relays_never_publish_a_row_twice(
+    store: Outbox, broker: Broker, relay: OutboxRelay, events: AbstractQueue
+) -> None:
+    subjects = [await transaction_with_events(store) for _ in range(20)]
+    rows = await outbox_rows(store, subjects)
+    second = ConfirmedPublisher(broker.url)
+    await second.start()
+    try:
+        relays = [store.relay(broker.publisher, batch=7), store.relay(second, batch=7)]
+        sent = await asyncio.gather(*(drain(r) for r in relays))
+    finally:
+        await second.close()
+
+    assert sum(sent) == len(rows) == 60
+    counts = Counter(message.message_id for message in await receive(events, len(rows)))
+    assert counts == Counter(str(row["event_id"]) for row in rows)
+    assert all(row["sent_at"] is not None for row in await outbox_rows(store, subjects))
+
+
+async def test_a_row_whose_publish_fails_stays_unsent(
+    store: Outbox, broker: Broker, relay: OutboxRelay, events: AbstractQueue
+) -> None:
+    subjects = [await transaction_with_events(store)]
+    broken = ConfirmedPublisher(broker.url)
+    await broken.start()
+    await broken.close()
+
+    with pytest.raises(BrokerUnavailable):
+        await store.relay(broken).drain_once()
+
+    rows = await outbox_rows(store, subjects)
+    assert len(rows) == 3 and all(row["sent_at"] is None for row in rows)
+    assert await receive(events, 0, timeout=0) == []
+    assert await drain(relay) == 3  # a healthy relay sends it later
+    assert {m.message_id for m in await receive(events, 3)} == {str(row["event_id"]) for row in rows}

@@ -1,0 +1,161 @@
+"""The unit of work on the real database: what commit writes, what rollback leaves, and the guards below it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import utc_now
+from shared.domain.money import Money
+from shared.domain.transaction import Transaction
+from shared.persistence.tables import audit_log, outbox, transactions
+from shared.security.cipher import Cipher
+from tests.integration.conftest import UowFactory
+from tests.support.world import TenantWorld, make_tenant
+
+
+def new_cash_transaction(tenant: TenantWorld, amount: int = 10_000) -> Transaction:
+    return Transaction.open(
+        id=uuid.uuid4(),
+        tenant_id=tenant.tenant_id,
+        account_id=tenant.accounts["cash"],
+        gateway="cash",
+        money=Money.of(amount, "UZS"),
+        details={"data": {"till": 7}},
+        metadata={"project_id": "p-42"},
+        at=utc_now(),
+    )
+
+
+async def rows(engine: AsyncEngine, table: Any, transaction_id: uuid.UUID) -> list[Any]:
+    column = table.c.id if table is transactions else table.c.transaction_id
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(table).where(column == transaction_id))).mappings().all())
+
+
+async def outbox_rows(engine: AsyncEngine, transaction_id: uuid.UUID) -> list[Any]:
+    query = select(outbox).where(outbox.c.body["subject"].astext == str(transaction_id)).order_by(outbox.c.id)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).mappings().all())
+
+
+async def test_commit_writes_row_audit_and_outbox(
+    uow_factory: UowFactory, engine: AsyncEngine, tenant: TenantWorld
+) -> None:
+    tx = new_cash_transaction(tenant)
+    async with uow_factory() as uow:
+        uow.transactions(tenant.tenant_id).add(tx)
+        tx.complete(utc_now())
+        await uow.commit(actor="operator:alice", request_id="req-1")
+
+    [row] = await rows(engine, transactions, tx.id)
+    assert (row["status"], row["amount"], row["currency"], row["version"]) == ("completed", 10_000, "UZS", 1)
+    assert row["metadata"] == {"project_id": "p-42"}
+
+    audit = sorted(await rows(engine, audit_log, tx.id), key=lambda r: r["id"])
+    assert [(a["actor"], a["action"], a["request_id"]) for a in audit] == [
+        ("operator:alice", "create", "req-1"),
+        ("operator:alice", "complete", "req-1"),
+    ]
+    assert audit[0]["before"] is None and audit[0]["after"]["status"] == "pending"
+    assert audit[1]["before"]["status"] == "pending" and audit[1]["after"]["status"] == "completed"
+
+    events = await outbox_rows(engine, tx.id)
+    assert [e["routing_key"] for e in events] == ["transaction.created", "transaction.completed"]
+    for event in events:
+        body = event["body"]
+        assert body["specversion"] == "1.0"
+        assert body["id"] == str(event["event_id"])
+        assert body["type"] == f"billing.{event['routing_key']}"
+        assert body["subject"] == str(tx.id)
+        assert body["tenantid"] == str(tenant.tenant_id)
+        assert body["data"]["metadata"] == {"project_id": "p-42"}
+        assert body["data"]["id"] == str(tx.id)
+
+
+async def test_leaving_without_commit_writes_nothing(
+    uow_factory: UowFactory, engine: AsyncEngine, tenant: TenantWorld
+) -> None:
+    tx = new_cash_transaction(tenant)
+    async with uow_factory() as uow:
+        assert await uow.claim("tests", f"uncommitted-{tx.id}")
+        uow.transactions(tenant.tenant_id).add(tx)
+    assert await rows(engine, transactions, tx.id) == []
+    assert await rows(engine, audit_log, tx.id) == []
+    assert await outbox_rows(engine, tx.id) == []
+    async with uow_factory() as uow:  # the inbox claim was rolled back too
+        assert await uow.claim("tests", f"uncommitted-{tx.id}")
+
+
+async def test_claim_refuses_a_duplicate_message(uow_factory: UowFactory) -> None:
+    message_id = str(uuid.uuid4())
+    async with uow_factory() as uow:
+        assert await uow.claim("processor", message_id) is True
+        await uow.commit(actor="tests", request_id=None)
+    async with uow_factory() as uow:
+        assert await uow.claim("processor", message_id) is False
+        assert await uow.claim("refunds", message_id) is True  # the key is (consumer, message_id)
+
+
+async def test_repositories_are_tenant_scoped(
+    uow_factory: UowFactory, engine: AsyncEngine, cipher: Cipher, tenant: TenantWorld
+) -> None:
+    other = await make_tenant(engine, cipher)
+    tx = new_cash_transaction(tenant)
+    async with uow_factory() as uow:
+        uow.transactions(tenant.tenant_id).add(tx)
+        await uow.commit(actor="tests", request_id=None)
+
+    async with uow_factory() as uow:
+        assert await uow.transactions(other.tenant_id).get(tx.id) is None
+        assert await uow.transactions(other.tenant_id).get(tx.id, lock=False) is None
+        assert await uow.accounts(other.tenant_id).get(tenant.accounts["cash"]) is None
+        # ...while the owner sees both
+        assert (await uow.transactions(tenant.tenant_id).get(tx.id)) is not None
+        account = await uow.accounts(tenant.tenant_id).get(tenant.accounts["cash"])
+        assert account is not None and account.gateway == "cash"
+    with pytest.raises(ValueError, match="another tenant"):
+        async with uow_factory() as uow:
+            uow.transactions(other.tenant_id).add(new_cash_transaction(tenant))
+
+
+async def test_audit_log_is_append_only(uow_factory: UowFactory, engine: AsyncEngine, tenant: TenantWorld) -> None:
+    tx = new_cash_transaction(tenant)
+    async with uow_factory() as uow:
+        uow.transactions(tenant.tenant_id).add(tx)
+        await uow.commit(actor="tests", request_id=None)
+
+    mine = audit_log.c.transaction_id == tx.id
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(update(audit_log).where(mine).values(actor="mallory"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(delete(audit_log).where(mine))
+    [row] = await rows(engine, audit_log, tx.id)
+    assert row["actor"] == "tests"
+
+
+async def test_database_refuses_refunds_past_the_amount(
+    uow_factory: UowFactory, engine: AsyncEngine, tenant: TenantWorld
+) -> None:
+    tx = new_cash_transaction(tenant)
+    async with uow_factory() as uow:
+        uow.transactions(tenant.tenant_id).add(tx)
+        tx.complete(utc_now())
+        await uow.commit(actor="tests", request_id=None)
+
+    with pytest.raises(IntegrityError, match="ck_transactions_refunded_within_amount"):
+        async with uow_factory() as uow:
+            loaded = await uow.transactions(tenant.tenant_id).get(tx.id)
+            assert loaded is not None
+            loaded.refunded_amount = loaded.amount + 1  # code bypassing the aggregate's guard
+            loaded.update(utc_now(), details={"note": "sneaky"})
+            await uow.commit(actor="tests", request_id=None)
+    [row] = await rows(engine, transactions, tx.id)
+    assert row["refunded_amount"] == 0
