@@ -43,8 +43,8 @@ class Scheduler:
                 await self.ask_providers()
                 if ticks % 720 == 0:
                     await maintenance.purge_processed(self._engine, self._clock())
-            except Exception:  # the sweep runs again next tick; one bad tick must not stop it
-                log.exception("scheduler tick failed")
+            except Exception as exc:  # the sweep runs again next tick; one bad tick must not stop it
+                log.warning("scheduler tick failed", extra={"error": repr(exc)[:500]})
             ticks += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)

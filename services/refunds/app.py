@@ -56,8 +56,8 @@ class RefundsWorker:
             try:
                 for tenant_id, transaction_id, refund_id in await maintenance.stuck_refunds(self.engine, self.clock()):
                     await self.handlers.resume(tenant_id, transaction_id, refund_id)
-            except Exception:  # next tick tries again
-                log.exception("refund janitor tick failed")
+            except Exception as exc:  # next tick tries again
+                log.warning("refund janitor tick failed", extra={"error": repr(exc)[:500]})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
 

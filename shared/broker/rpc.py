@@ -51,7 +51,7 @@ class RpcClient:
         self._pending: dict[str, asyncio.Future[bytes]] = {}
 
     async def start(self, connection: AbstractRobustConnection) -> None:
-        self._channel = await connection.channel(publisher_confirms=False, on_return_raises=True)
+        self._channel = await connection.channel(publisher_confirms=False)
         self._reply_queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await self._reply_queue.consume(self._on_reply, no_ack=True)
 

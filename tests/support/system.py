@@ -62,7 +62,11 @@ class System:
     def start_all(self) -> None:
         for name in SERVICES:
             self.start(name)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop_all()  # never leave orphans behind a failed start
+            raise
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
