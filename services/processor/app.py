@@ -49,7 +49,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     publisher = ConfirmedPublisher(settings.amqp_url)
     uow = functools.partial(UnitOfWork, engine, cipher)
     handlers = TransactionHandlers(uow, registry, clock)
-    wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings))
+    wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings, engine, cipher))
     routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
         "transaction.complete": (

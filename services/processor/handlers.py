@@ -146,7 +146,7 @@ class TransactionHandlers:
             now = self._clock()
             if tx is None or not tx.is_expired(now) or not tx.can_move_to(tx.status.EXPIRED):
                 return False
-            tx.expire(now)
+            tx.expire(now, self._registry.get(tx.gateway).on_expiry(tx, now))
             await uow.commit(actor="scheduler", request_id=f"expire:{transaction_id}")
             return True
 

@@ -22,10 +22,14 @@ tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
+simulate_app = typer.Typer(
+    help="Play a gateway's side of a sandbox run against a running service.", no_args_is_help=True
+)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(simulate_app, name="simulate")
 
 
 class Refused(Exception):
@@ -261,6 +265,43 @@ def dlq_replay(
     config = settings()
     replayed = run(replay(config.amqp_url, None if all_ else set(message_id or []), limit))
     out({"replayed": replayed})
+
+
+BaseUrl = Annotated[str | None, typer.Option("--base-url", help="the ingress (default BILLING_PUBLIC_URL)")]
+
+
+@simulate_app.command("payme")
+def simulate_payme(
+    account_id: Annotated[str, typer.Argument(help="the Payme gateway account")], base_url: BaseUrl = None
+) -> None:
+    """Payme's sandbox run: happy path, repeats, wrong amount, wrong auth, unknown ids, cancel after perform."""
+    _simulate("payme", account_id, base_url)
+
+
+@simulate_app.command("click")
+def simulate_click(
+    account_id: Annotated[str, typer.Argument(help="the Click gateway account")], base_url: BaseUrl = None
+) -> None:
+    """Click's sandbox run: prepare, complete, repeats, wrong amount, wrong sign, unknown ids, failed debit."""
+    _simulate("click", account_id, base_url)
+
+
+def _simulate(gateway: str, account_id: str, base_url: str | None) -> None:
+    import importlib
+
+    from shared.cli.simulation import Simulation, load_account, table
+    from shared.security.cipher import Cipher
+    from shared.settings import secret_key
+
+    config = settings()
+    wanted = _uuid(account_id, "ACCOUNT_ID")
+    account = run(load_account(config, Cipher(secret_key(config)), wanted))
+    if account is None or account.gateway != gateway:
+        fail(f"no {gateway} gateway account {wanted}")
+    simulator = importlib.import_module(f"shared.gateways.{gateway}.simulate")
+    checks = run(simulator.simulate(Simulation((base_url or config.public_url).rstrip("/"), account, config)))
+    print(table(checks))
+    raise SystemExit(0 if checks and all(c.ok for c in checks) else 1)
 
 
 def _logging(service: str, config: Settings) -> None:

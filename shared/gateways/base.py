@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -86,6 +87,10 @@ class GatewayAdapter(Protocol):
     async def refund(self, account: GatewayAccount, tx: Transaction, refund: Refund) -> RefundOutcome: ...
 
     async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus: ...
+
+    def on_expiry(self, tx: Transaction, at: datetime) -> dict[str, Any]:
+        """Details to record when the scheduler expires a pending payment (Payme: state -1, reason 4)."""
+        ...
 
 
 def check_config(adapter: GatewayAdapter, raw: object) -> dict[str, Any]:

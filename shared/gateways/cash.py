@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from shared.domain.money import Money
@@ -38,6 +39,9 @@ class CashAdapter:
 
     async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
         return ProviderStatus(status=tx.status)
+
+    def on_expiry(self, tx: Transaction, at: datetime) -> dict[str, Any]:
+        return {}
 
 
 ADAPTER = CashAdapter()

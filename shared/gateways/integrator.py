@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -59,6 +60,9 @@ class IntegratorAdapter:
 
     async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
         return ProviderStatus(status=tx.status)
+
+    def on_expiry(self, tx: Transaction, at: datetime) -> dict[str, Any]:
+        return {}
 
 
 ADAPTER = IntegratorAdapter()

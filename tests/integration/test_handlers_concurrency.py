@@ -149,7 +149,7 @@ async def test_complete_and_cancel_race_has_one_winner(
 ) -> None:
     ids = [await pending_cash(processor, tenant) for _ in range(5)]
 
-    async def race(transaction_id: uuid.UUID) -> list[BaseException | None]:
+    async def race(transaction_id: uuid.UUID) -> tuple[BaseException | None, BaseException | None]:
         complete = commands.CompleteTransaction(command_id(), tenant.tenant_id, ACTOR, transaction_id=transaction_id)
         cancel = commands.CancelTransaction(command_id(), tenant.tenant_id, ACTOR, transaction_id=transaction_id)
         return await asyncio.gather(processor.complete(complete), processor.cancel(cancel), return_exceptions=True)

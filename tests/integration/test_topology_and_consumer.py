@@ -149,8 +149,8 @@ async def test_failure_goes_through_the_delay_queue_and_is_parked_at_max_attempt
         assert time.monotonic() - published_at >= broker.retry_delay_ms / 1000 * 0.9
         assert message.headers[ATTEMPT_HEADER] == attempt + 1
         assert message.headers[ROUTING_KEY_HEADER] == "transaction.complete"
-        death = message.headers["x-death"][0]  # type: ignore[index]
-        assert (death["queue"], death["reason"]) == (PROCESSOR.delay_queue, "expired")  # type: ignore[index]
+        deaths: Any = message.headers["x-death"]
+        assert (deaths[0]["queue"], deaths[0]["reason"]) == (PROCESSOR.delay_queue, "expired")
         assert (message.body, message.message_id) == (body, "cmd-1")
         delivery = delivery_of(message)
 

@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from services.processor.handlers import TransactionHandlers
 from shared.clock import Clock
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.unit_of_work import UnitOfWork
+from shared.security.cipher import Cipher
 from shared.settings import Settings
 
 CallHandler = Callable[[Any], Awaitable[Any]]
@@ -30,6 +33,8 @@ class ProcessorDeps:
     clock: Clock
     handlers: TransactionHandlers
     settings: Settings
+    engine: AsyncEngine
+    cipher: Cipher
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""The gateway registry finds built-ins and plugins installed under the `billing.gateways` entry points."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.domain.errors import UnknownGateway
+from shared.gateways.base import GatewayAdapter
+from shared.gateways.cash import CashAdapter
+from shared.gateways.integrator import IntegratorAdapter
+from shared.gateways.registry import GatewayRegistry
+
+PLUGIN = """
+import uuid
+
+from shared.gateways.base import AccountConfig, PaymentStart, ProviderStatus, RefundOutcome
+
+
+class FakePayAdapter:
+    name = "fakepay"
+    config_model = AccountConfig
+    manual_completion = False
+    starts_with_provider_call = True
+    polls_provider = False
+
+    def webhook_paths(self, account_id):
+        return {"notify": f"/webhooks/fakepay/{account_id}"}
+
+    def payment_link(self, account, transaction_id, money, details):
+        return None
+
+    async def start_payment(self, account, tx):
+        return PaymentStart(payment_url="https://fakepay.test/pay")
+
+    async def refund(self, account, tx, refund):
+        return RefundOutcome(succeeded=True, provider_refund_id="fp-1")
+
+    async def status(self, account, tx):
+        return ProviderStatus(status=tx.status)
+
+
+class ImpostorCash(FakePayAdapter):
+    name = "cash"
+
+
+class NotAnAdapter:
+    name = "hollow"
+"""
+
+ENTRY_POINTS = """
+[billing.gateways]
+fakepay = fake_gateway_plugin:FakePayAdapter
+broken = broken_gateway_plugin:Adapter
+hollow = fake_gateway_plugin:NotAnAdapter
+cash = fake_gateway_plugin:ImpostorCash
+impostor = fake_gateway_plugin:ImpostorCash
+"""
+
+MODULES = ("fake_gateway_plugin", "broken_gateway_plugin")
+
+
+@pytest.fixture
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on sys.path holding plugin modules and the dist-info that declares their entry points."""
+    (tmp_path / "fake_gateway_plugin.py").write_text(PLUGIN)
+    (tmp_path / "broken_gateway_plugin.py").write_text("import billing_module_that_does_not_exist\n")
+    dist_info = tmp_path / "fake_gateway_plugin-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-gateway-plugin\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(textwrap.dedent(ENTRY_POINTS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for module in MODULES:
+        sys.modules.pop(module, None)
+
+
+def test_builtins_are_loaded() -> None:
+    registry = GatewayRegistry.load()
+
+    assert {"cash", "integrator"} <= set(registry.names())
+    assert isinstance(registry.get("cash"), CashAdapter)
+    assert isinstance(registry.get("integrator"), IntegratorAdapter)
+    with pytest.raises(UnknownGateway, match="fakepay"):
+        registry.get("fakepay")
+
+
+def test_a_third_party_plugin_is_loaded_through_entry_points(plugins: Path) -> None:
+    adapter = GatewayRegistry.load().get("fakepay")
+
+    assert isinstance(adapter, GatewayAdapter)
+    assert type(adapter).__module__ == "fake_gateway_plugin"
+    assert adapter.webhook_paths is not None and adapter.starts_with_provider_call is True
+
+
+def test_broken_and_hollow_plugins_are_skipped(plugins: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="shared.gateways.registry"):
+        registry = GatewayRegistry.load()
+
+    assert "fakepay" in registry.names()
+    assert "broken" not in registry.names() and "hollow" not in registry.names()
+    messages = [record.getMessage() for record in caplog.records]
+    assert "gateway plugin broken failed to load" in messages
+    assert "gateway plugin hollow does not implement GatewayAdapter" in messages
+
+
+def test_a_plugin_cannot_replace_a_builtin(plugins: Path) -> None:
+    """Neither under the built-in's entry-point name (`cash = ...`) nor under another one (`impostor = ...`)."""
+    registry = GatewayRegistry.load()
+
+    assert isinstance(registry.get("cash"), CashAdapter)
