@@ -268,6 +268,7 @@ def dlq_replay(
 
 
 BaseUrl = Annotated[str | None, typer.Option("--base-url", help="the ingress (default BILLING_PUBLIC_URL)")]
+AccountId = Annotated[str, typer.Argument(help="the gateway account to play against")]
 
 
 @simulate_app.command("payme")
