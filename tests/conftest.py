@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -39,7 +40,7 @@ def _reachable(host: str, port: int) -> bool:
 def servers() -> Iterator[Servers]:
     pg = os.environ.get("BILLING_TEST_PG_SERVER")
     amqp = os.environ.get("BILLING_TEST_AMQP_SERVER")
-    containers: list[object] = []
+    containers: list[Any] = []
     if pg is None:
         if _reachable("127.0.0.1", 5432):
             pg = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -59,8 +60,8 @@ def servers() -> Iterator[Servers]:
             containers.append(rabbit)
             amqp = f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}"
     yield Servers(pg, amqp.rstrip("/"))
-    for container in containers:  # pragma: no cover
-        container.stop()  # type: ignore[attr-defined]
+    for running in containers:  # pragma: no cover
+        running.stop()
 
 
 def _rabbitmqctl(*args: str) -> bool:

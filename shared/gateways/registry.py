@@ -48,6 +48,9 @@ class GatewayRegistry:
             if not isinstance(adapter, GatewayAdapter):
                 log.error("gateway plugin %s does not implement GatewayAdapter", point.name)
                 continue
+            if adapter.name in known:  # a plugin must never take over a gateway that is already there
+                log.error("gateway plugin %s names gateway %r, which is taken", point.name, adapter.name)
+                continue
             adapters.append(adapter)
             known.add(adapter.name)
         return cls(adapters)

@@ -17,32 +17,16 @@ from shared.gateways.integrator import IntegratorAdapter
 from shared.gateways.registry import GatewayRegistry
 
 PLUGIN = """
-import uuid
+from shared.gateways.base import RefundOutcome
+from shared.gateways.cash import CashAdapter
 
-from shared.gateways.base import AccountConfig, PaymentStart, ProviderStatus, RefundOutcome
 
-
-class FakePayAdapter:
+class FakePayAdapter(CashAdapter):  # built on a built-in so it keeps up with the GatewayAdapter Protocol
     name = "fakepay"
-    config_model = AccountConfig
     manual_completion = False
-    starts_with_provider_call = True
-    polls_provider = False
-
-    def webhook_paths(self, account_id):
-        return {"notify": f"/webhooks/fakepay/{account_id}"}
-
-    def payment_link(self, account, transaction_id, money, details):
-        return None
-
-    async def start_payment(self, account, tx):
-        return PaymentStart(payment_url="https://fakepay.test/pay")
 
     async def refund(self, account, tx, refund):
         return RefundOutcome(succeeded=True, provider_refund_id="fp-1")
-
-    async def status(self, account, tx):
-        return ProviderStatus(status=tx.status)
 
 
 class ImpostorCash(FakePayAdapter):
@@ -84,8 +68,8 @@ def test_builtins_are_loaded() -> None:
     registry = GatewayRegistry.load()
 
     assert {"cash", "integrator"} <= set(registry.names())
-    assert isinstance(registry.get("cash"), CashAdapter)
-    assert isinstance(registry.get("integrator"), IntegratorAdapter)
+    assert type(registry.get("cash")) is CashAdapter
+    assert type(registry.get("integrator")) is IntegratorAdapter
     with pytest.raises(UnknownGateway, match="fakepay"):
         registry.get("fakepay")
 
@@ -95,7 +79,7 @@ def test_a_third_party_plugin_is_loaded_through_entry_points(plugins: Path) -> N
 
     assert isinstance(adapter, GatewayAdapter)
     assert type(adapter).__module__ == "fake_gateway_plugin"
-    assert adapter.webhook_paths is not None and adapter.starts_with_provider_call is True
+    assert adapter.name == "fakepay" and adapter.manual_completion is False
 
 
 def test_broken_and_hollow_plugins_are_skipped(plugins: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -111,6 +95,6 @@ def test_broken_and_hollow_plugins_are_skipped(plugins: Path, caplog: pytest.Log
 
 def test_a_plugin_cannot_replace_a_builtin(plugins: Path) -> None:
     """Neither under the built-in's entry-point name (`cash = ...`) nor under another one (`impostor = ...`)."""
-    registry = GatewayRegistry.load()
+    cash = GatewayRegistry.load().get("cash")
 
-    assert isinstance(registry.get("cash"), CashAdapter)
+    assert type(cash) is CashAdapter, f"a plugin replaced the built-in: {type(cash).__module__}.{type(cash).__name__}"

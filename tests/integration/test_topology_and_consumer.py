@@ -25,7 +25,15 @@ from shared.broker.consumer import (
     Outcome,
 )
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
-from shared.broker.topology import PARKING_QUEUE, PROCESSOR, REFUNDS, WORK_QUEUES, declare, quorum_arguments
+from shared.broker.topology import (
+    PARKING_QUEUE,
+    PROCESSOR,
+    REFUNDS,
+    WORK_QUEUES,
+    WorkQueue,
+    declare,
+    quorum_arguments,
+)
 from shared.domain.errors import NotFound, TransitionNotAllowed
 from shared.messages import COMMANDS_EXCHANGE, CompleteTransactionMessage
 from tests.integration.conftest import Broker
@@ -121,7 +129,7 @@ async def test_declare_twice_is_idempotent_and_queues_are_quorum(broker: Broker,
 
 @pytest.mark.parametrize("work", WORK_QUEUES, ids=lambda w: w.name)
 async def test_work_queues_are_bound_to_their_routing_keys(
-    work: Any, channel: AbstractChannel, publisher: CountingPublisher
+    work: WorkQueue, channel: AbstractChannel, publisher: CountingPublisher
 ) -> None:
     for key in work.routing_keys:
         await publisher.publish(COMMANDS_EXCHANGE, key, b"{}", message_id=key)
