@@ -71,6 +71,10 @@ class IntegratorStatusMessage(CommandMessage):
     data: dict[str, Any] | None = None
 
 
+class RunReconciliationMessage(CommandMessage):
+    reconciliation_id: uuid.UUID
+
+
 def cloud_event(event: DomainEvent, at: datetime | None = None) -> dict[str, Any]:
     """The CloudEvents 1.0 structured envelope of a domain event."""
     moment = at or datetime.now(UTC)

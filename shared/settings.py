@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(default=5.0, gt=0)
     rpc_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+    metrics_port_processor: int = Field(default=9101, ge=0, le=65535)
+    """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    metrics_port_refunds: int = Field(default=9102, ge=0, le=65535)
+    """Where the refunds worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    tracing: Literal["off", "console", "otlp"] = "off"
+    """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 
     @field_validator("database_url")
     @classmethod

@@ -12,6 +12,7 @@ from services.processor import commands_in
 from services.processor.gateway_calls import GatewayCalls, serve_calls
 from services.processor.gateways import CommandRoute, ProcessorDeps, discover
 from services.processor.handlers import TransactionHandlers
+from services.processor.nightly import NightlyReconciliation
 from services.processor.scheduler import Scheduler
 from shared.broker import topology
 from shared.broker.consumer import CommandConsumer
@@ -26,9 +27,11 @@ from shared.messages import (
     CreateTransactionMessage,
     DeleteTransactionMessage,
     IntegratorStatusMessage,
+    RunReconciliationMessage,
 )
 from shared.persistence.database import create_engine, raw_dsn
 from shared.persistence.unit_of_work import UnitOfWork
+from shared.reconciliation.engine import Reconciler
 from shared.security.cipher import Cipher
 from shared.settings import Settings, secret_key
 
@@ -40,6 +43,7 @@ class Processor:
     handlers: TransactionHandlers
     relay: OutboxRelay
     scheduler: Scheduler
+    nightly: NightlyReconciliation
 
 
 def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock: Clock = utc_now) -> Processor:
@@ -49,6 +53,11 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     publisher = ConfirmedPublisher(settings.amqp_url)
     uow = functools.partial(UnitOfWork, engine, cipher)
     handlers = TransactionHandlers(uow, registry, clock)
+    reconciler = Reconciler(engine, uow, registry, clock)
+
+    async def reconcile(m: RunReconciliationMessage) -> None:
+        await reconciler.run(m.tenant_id, m.reconciliation_id)
+
     wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings, engine, cipher))
     routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
@@ -58,6 +67,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         ),
         "transaction.cancel": (CancelTransactionMessage, lambda m: handlers.cancel(commands_in.cancel(m))),
         "transaction.delete": (DeleteTransactionMessage, lambda m: handlers.delete(commands_in.delete(m))),
+        "reconciliation.run": (RunReconciliationMessage, reconcile),
         "integrator.status": (
             IntegratorStatusMessage,
             lambda m: handlers.record_integrator_status(commands_in.integrator_status(m)),
@@ -72,7 +82,8 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     relay = OutboxRelay(engine, publisher, raw_dsn(settings.database_url))
     polled = [adapter.name for adapter in registry.all() if adapter.polls_provider]
     scheduler = Scheduler(engine, handlers, clock, settings.scheduler_interval_s, polled)
-    return Processor(broker, publisher, handlers, relay, scheduler)
+    nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
+    return Processor(broker, publisher, handlers, relay, scheduler, nightly)
 
 
 async def serve(settings: Settings) -> None:
@@ -86,6 +97,7 @@ async def serve(settings: Settings) -> None:
         await processor.broker.start()
         background.append(asyncio.create_task(processor.relay.run(stopping)))
         background.append(asyncio.create_task(processor.scheduler.run(stopping)))
+        background.append(asyncio.create_task(processor.nightly.run(stopping)))
 
     async def stop() -> None:
         await processor.broker.stop()

@@ -35,6 +35,7 @@ PROCESSOR = WorkQueue(
         "transaction.cancel",
         "transaction.delete",
         "integrator.status",
+        "reconciliation.run",
         "gateway.#",  # gateway-specific commands: gateway.<name>.<what>
     ),
 )

@@ -7,6 +7,8 @@ import json
 import sys
 import uuid
 from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -265,6 +267,44 @@ def dlq_replay(
     config = settings()
     replayed = run(replay(config.amqp_url, None if all_ else set(message_id or []), limit))
     out({"replayed": replayed})
+
+
+@app.command("reconcile")
+def reconcile_command(
+    account: Annotated[str, typer.Option("--account", help="the gateway account to reconcile")],
+    start: Annotated[str, typer.Option("--from", help="start of the period (RFC 3339 or YYYY-MM-DD, UTC)")],
+    end: Annotated[str, typer.Option("--to", help="end of the period (RFC 3339 or YYYY-MM-DD, UTC)")],
+    file: Annotated[Path | None, typer.Option("--file", help="a settlement file (CSV) instead of the API")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write every difference to this CSV file")] = None,
+) -> None:
+    """Reconcile one account over a period against its processor's API or a settlement file."""
+    from shared.cli.reconcile import ReconcileRefused, reconcile, write_csv
+
+    account_id = _uuid(account, "--account")
+    begins, ends = _moment(start, "--from"), _moment(end, "--to", end_of_day=True)
+    if ends <= begins:
+        fail("--to must be after --from")
+    if file is not None and not file.is_file():
+        fail(f"--file {file} is not a readable file")
+    config = settings()
+    body = file.read_bytes() if file is not None else None
+    try:
+        view = run(reconcile(config, account_id, begins, ends, file.name if file else None, body))
+    except ReconcileRefused as exc:
+        fail(str(exc))
+    if csv_out is not None:
+        write_csv(csv_out, view)
+    raise SystemExit(0 if view["status"] == "completed" else 1)
+
+
+def _moment(text: str, what: str, end_of_day: bool = False) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{what} {text!r} is not a date or an RFC 3339 time")
+    if len(text) == 10 and end_of_day:
+        moment = moment + timedelta(days=1) - timedelta(microseconds=1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 BaseUrl = Annotated[str | None, typer.Option("--base-url", help="the ingress (default BILLING_PUBLIC_URL)")]

@@ -53,6 +53,7 @@ class PaymeDetails(GatewayDetails):
     return_url: str | None = None
     language: str | None = None
     link: str | None = None
+    repeat_of: str | None = None  # a repeat payment of this order (accounts with one_time false)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,13 @@ class OctoDetails(GatewayDetails):
     risk_level: int | None = None
     refunded_sum: str | None = None
     transfer_sum: str | None = None
+    total_sum: str | None = None
+    payed_time: str | None = None
+    card_vendor: str | None = None
+    is_physical_card: bool | None = None
+    error_note: str | None = None
+    # Our capture decision (accept_status, final_amount, accept_outcome) is kept in details too, but is
+    # deliberately not a field here: parse_details refuses it as input, so no creator can pre-set a capture.
     pay_url: str | None = None
     description: str | None = None
     return_url: str | None = None

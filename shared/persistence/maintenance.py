@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.persistence.tables import inbox, outbox, refunds, transactions
+from shared.persistence.tables import gateway_accounts, inbox, outbox, refunds, transactions
 
 
 async def overdue_pending(engine: AsyncEngine, now: datetime, limit: int = 200) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -62,3 +63,14 @@ async def stuck_refunds(
     )
     async with engine.connect() as conn:
         return [(row.tenant_id, row.transaction_id, row.id) for row in await conn.execute(query)]
+
+
+async def accounts_of(engine: AsyncEngine, gateways: list[str]) -> list[Any]:
+    """Every live account of these gateways, all tenants (the nightly reconciliation's list)."""
+    if not gateways:
+        return []
+    query = select(gateway_accounts).where(
+        gateway_accounts.c.gateway.in_(gateways), gateway_accounts.c.deleted_at.is_(None)
+    )
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).mappings().all())

@@ -11,6 +11,7 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.domain.events import DomainEvent
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
@@ -35,6 +36,7 @@ class UnitOfWork:
         self._conn: AsyncConnection | None = None
         self._transactions: list[Transaction] = []
         self._refunds: list[Refund] = []
+        self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._engine.connect()
@@ -64,6 +66,10 @@ class UnitOfWork:
 
     def accounts(self, tenant_id: uuid.UUID) -> AccountRepository:
         return AccountRepository(self.conn, tenant_id, self._cipher)
+
+    def emit(self, event: DomainEvent) -> None:
+        """Publish an event that is not a transaction's change (e.g. reconciliation.mismatch) at commit."""
+        self._events.append(event)
 
     async def claim(self, consumer: str, message_id: str) -> bool:
         """Record a message as processed; False when it already was (a duplicate delivery)."""
@@ -117,6 +123,9 @@ class UnitOfWork:
                     }
                 )
             tx.changes.clear()
+        for event in self._events:
+            outbox_rows.append({"event_id": event.id, "routing_key": event.type.value, "body": cloud_event(event, at)})
+        self._events.clear()
         if audit_rows:
             await conn.execute(insert(audit_log), audit_rows)
         if outbox_rows:

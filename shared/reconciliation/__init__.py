@@ -1,0 +1,1 @@
+"""Reconciliation runs: a processor's records (its API or a settlement file) against our ledger."""

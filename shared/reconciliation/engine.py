@@ -1,0 +1,383 @@
+"""Runs one reconciliation: stage the processor's records, match them to our ledger, report and fix.
+
+Everything streams: records are staged in batches, the comparison reads a server-side cursor, and the
+differences are written in batches; memory stays flat whatever the period.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.expression import cast
+from sqlalchemy.types import Text
+
+from shared.clock import Clock
+from shared.domain.errors import TransitionNotAllowed
+from shared.domain.events import DomainEvent, EventType
+from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, compare
+from shared.domain.status import TransactionStatus
+from shared.domain.transaction import Transaction
+from shared.gateways.base import GatewayAccount
+from shared.gateways.registry import GatewayRegistry
+from shared.persistence import mapping
+from shared.persistence.tables import (
+    reconciliation_differences,
+    reconciliation_records,
+    reconciliations,
+    transactions,
+)
+from shared.persistence.unit_of_work import UnitOfWork
+from shared.reconciliation.files import records_from_bytes
+from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+PAID = [s.value for s in TransactionStatus if s.was_paid()]
+Progress = Callable[[dict[str, int]], Awaitable[None] | None]
+
+
+class ReconciliationUnavailable(Exception):
+    """This account's gateway has no API source: reconcile it with a settlement file."""
+
+
+@dataclass
+class Counts:
+    records: int = 0
+    matched: int = 0
+    differences: int = 0
+    fixed: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "matched": self.matched,
+            "differences": self.differences,
+            "fixed": self.fixed,
+            "by_kind": dict(self.by_kind),
+        }
+
+
+class _AccountLedger:
+    """Our transactions of the account in the period, streamed for per-payment API sources."""
+
+    def __init__(self, engine: AsyncEngine, account: GatewayAccount, period: Period) -> None:
+        self._engine = engine
+        self._account = account
+        self._period = period
+
+    async def transactions(self) -> AsyncIterator[Transaction]:
+        query = select(transactions).where(
+            transactions.c.tenant_id == self._account.tenant_id,
+            transactions.c.account_id == self._account.id,
+            transactions.c.created_at >= self._period.start,
+            transactions.c.created_at <= self._period.end,
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=BATCH))
+            async for row in result.mappings():
+                yield mapping.transaction_from_row(row)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        uow: Callable[[], UnitOfWork],
+        registry: GatewayRegistry,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._uow = uow
+        self._registry = registry
+        self._clock = clock
+
+    async def run(self, tenant_id: uuid.UUID, run_id: uuid.UUID, progress: Progress | None = None) -> Counts:
+        """Execute a queued run; a run that is not queued (done, or taken by another replica) is left alone."""
+        async with self._engine.begin() as conn:
+            claimed = await conn.execute(
+                update(reconciliations)
+                .where(
+                    reconciliations.c.id == run_id,
+                    reconciliations.c.tenant_id == tenant_id,
+                    reconciliations.c.status == "queued",
+                )
+                .values(status="running", updated_at=self._clock())
+                .returning(reconciliations)
+            )
+            row = claimed.mappings().first()
+        if row is None:
+            return Counts()
+        counts = Counts()
+        try:
+            account = await self._account(row)
+            period = Period(row["period_from"], row["period_to"])
+            source = self._source(row, account, period)
+            await self._stage(run_id, source, counts, progress)
+            await self._resolve(run_id, account)
+            await self._compare(run_id, row, account, period, counts, progress)
+        except Exception as exc:
+            log.exception("reconciliation failed", extra={"reconciliation_id": str(run_id)})
+            await self._finish(run_id, "failed", counts, str(exc)[:1000])
+            raise
+        await self._finish(run_id, "completed", counts, None)
+        return counts
+
+    async def _account(self, row: Any) -> GatewayAccount:
+        async with self._uow() as uow:
+            account = await uow.accounts(row["tenant_id"]).get(row["account_id"])
+        if account is None:
+            raise ReconciliationUnavailable(f"gateway account {row['account_id']} no longer exists")
+        return account
+
+    def _source(self, row: Any, account: GatewayAccount, period: Period) -> AsyncIterator[ProviderRecord]:
+        if row["source"] == "file":
+            return records_from_bytes(bytes(row["file_body"] or b""), account.gateway)
+        adapter = self._registry.get(account.gateway)
+        if not isinstance(adapter, ApiReconciliation):
+            raise ReconciliationUnavailable(f"{account.gateway} has no API to reconcile with; upload a file")
+        return adapter.reconciliation_records(account, period, _AccountLedger(self._engine, account, period))
+
+    async def _stage(
+        self, run_id: uuid.UUID, source: AsyncIterator[ProviderRecord], counts: Counts, progress: Progress | None
+    ) -> None:
+        batch: list[dict[str, Any]] = []
+        async for record in source:
+            batch.append(_staged(run_id, record))
+            if len(batch) >= BATCH:
+                await self._insert_staged(batch, counts, progress)
+                batch = []
+        if batch:
+            await self._insert_staged(batch, counts, progress)
+
+    async def _insert_staged(self, batch: list[dict[str, Any]], counts: Counts, progress: Progress | None) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(reconciliation_records), batch)
+        counts.records += len(batch)
+        await _report(progress, counts)
+
+    async def _resolve(self, run_id: uuid.UUID, account: GatewayAccount) -> None:
+        """Give every staged record our transaction id, found by the gateway's id or our reference there."""
+        adapter = self._registry.get(account.gateway)
+        gateway_paths, merchant_paths = (
+            adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
+        )
+        staged = reconciliation_records.c
+        async with self._engine.begin() as conn:
+            for column, paths in ((staged.reference, gateway_paths), (staged.merchant_reference, merchant_paths)):
+                for path in paths:
+                    in_details = transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text)))
+                    await conn.execute(
+                        update(reconciliation_records)
+                        .where(
+                            staged.run_id == run_id,
+                            staged.transaction_id.is_(None),
+                            transactions.c.tenant_id == account.tenant_id,
+                            transactions.c.account_id == account.id,
+                            in_details == column,
+                        )
+                        .values(transaction_id=transactions.c.id)
+                    )
+
+    async def _compare(
+        self,
+        run_id: uuid.UUID,
+        row: Any,
+        account: GatewayAccount,
+        period: Period,
+        counts: Counts,
+        progress: Progress | None,
+    ) -> None:
+        staged = reconciliation_records.c
+        theirs_vs_ours = (
+            select(reconciliation_records, *_ledger_columns())
+            .select_from(
+                reconciliation_records.outerjoin(
+                    transactions,
+                    and_(
+                        transactions.c.id == staged.transaction_id,
+                        transactions.c.tenant_id == account.tenant_id,
+                        transactions.c.account_id == account.id,
+                    ),
+                )
+            )
+            .where(staged.run_id == run_id)
+            .order_by(staged.id)
+        )
+        only_ours = (
+            select(*_ledger_columns())
+            .where(
+                transactions.c.tenant_id == account.tenant_id,
+                transactions.c.account_id == account.id,
+                transactions.c.created_at >= period.start,
+                transactions.c.created_at <= period.end,
+                transactions.c.status.in_(PAID),
+                ~exists().where(staged.run_id == run_id, staged.transaction_id == transactions.c.id),
+            )
+            .order_by(transactions.c.created_at)
+        )
+        pending: list[Difference] = []
+        async with self._engine.connect() as conn:
+            result = await conn.stream(theirs_vs_ours.execution_options(yield_per=BATCH))
+            async for record in result.mappings():
+                ours = _ledger_entry(record)
+                counts.matched += ours is not None
+                pending += compare(ours, _provider_record(record))
+                if len(pending) >= BATCH:
+                    await self._report_differences(run_id, row, pending, counts, progress)
+                    pending = []
+            result = await conn.stream(only_ours.execution_options(yield_per=BATCH))
+            async for record in result.mappings():
+                pending += compare(_ledger_entry(record), None)
+                if len(pending) >= BATCH:
+                    await self._report_differences(run_id, row, pending, counts, progress)
+                    pending = []
+        await self._report_differences(run_id, row, pending, counts, progress)
+
+    async def _report_differences(
+        self, run_id: uuid.UUID, row: Any, found: list[Difference], counts: Counts, progress: Progress | None
+    ) -> None:
+        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes."""
+        if not found:
+            return
+        async with self._uow() as uow:
+            await uow.conn.execute(
+                insert(reconciliation_differences),
+                [
+                    {
+                        "run_id": run_id,
+                        "kind": d.kind.value,
+                        "resolution": d.resolution.value,
+                        "transaction_id": d.transaction_id,
+                        "reference": d.reference,
+                        "ours": d.ours,
+                        "theirs": d.theirs,
+                    }
+                    for d in found
+                ],
+            )
+            for difference in found:
+                uow.emit(mismatch_event(run_id, row, difference))
+            await uow.commit(actor="reconciliation", request_id=f"reconciliation:{run_id}")
+        for difference in found:
+            counts.differences += 1
+            counts.by_kind[difference.kind.value] = counts.by_kind.get(difference.kind.value, 0) + 1
+            if difference.completes_payment and await self._complete(row["tenant_id"], difference, run_id):
+                counts.fixed += 1
+        await self._save_counts(run_id, counts)
+        await _report(progress, counts)
+
+    async def _complete(self, tenant_id: uuid.UUID, difference: Difference, run_id: uuid.UUID) -> bool:
+        """The processor says paid and we still say pending: complete it through the state machine."""
+        if difference.transaction_id is None:
+            return False
+        async with self._uow() as uow:
+            tx = await uow.transactions(tenant_id).get(difference.transaction_id)
+            if tx is None:
+                return False
+            try:
+                tx.complete(self._clock(), {"reconciled_by": str(run_id)})
+            except TransitionNotAllowed:
+                return False
+            await uow.commit(actor="reconciliation", request_id=f"reconciliation:{run_id}")
+        return True
+
+    async def _save_counts(self, run_id: uuid.UUID, counts: Counts) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(reconciliations)
+                .where(reconciliations.c.id == run_id)
+                .values(counts=counts.as_dict(), updated_at=self._clock())
+            )
+
+    async def _finish(self, run_id: uuid.UUID, status: str, counts: Counts, error: str | None) -> None:
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(reconciliations)
+                .where(reconciliations.c.id == run_id)
+                .values(status=status, counts=counts.as_dict(), error=error, updated_at=now, completed_at=now)
+            )
+            # The staged copy of the processor's records has served its purpose.
+            await conn.execute(reconciliation_records.delete().where(reconciliation_records.c.run_id == run_id))
+
+
+def mismatch_event(run_id: uuid.UUID, row: Any, difference: Difference) -> DomainEvent:
+    return DomainEvent(
+        type=EventType.RECONCILIATION_MISMATCH,
+        tenant_id=row["tenant_id"],
+        subject=difference.transaction_id or run_id,
+        data={
+            "reconciliation_id": str(run_id),
+            "account_id": str(row["account_id"]),
+            "gateway": row["gateway"],
+            "kind": difference.kind.value,
+            "resolution": difference.resolution.value,
+            "transaction_id": None if difference.transaction_id is None else str(difference.transaction_id),
+            "reference": difference.reference,
+            "ours": difference.ours,
+            "theirs": difference.theirs,
+        },
+    )
+
+
+def _staged(run_id: uuid.UUID, record: ProviderRecord) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "transaction_id": record.transaction_id,
+        "reference": record.reference,
+        "merchant_reference": record.merchant_reference,
+        "amount": record.amount,
+        "refunded_amount": record.refunded_amount,
+        "currency": record.currency,
+        "status": None if record.status is None else record.status.value,
+    }
+
+
+def _ledger_columns() -> list[Any]:
+    return [
+        transactions.c.id.label("our_id"),
+        transactions.c.status.label("our_status"),
+        transactions.c.amount.label("our_amount"),
+        transactions.c.refunded_amount.label("our_refunded"),
+        transactions.c.currency.label("our_currency"),
+    ]
+
+
+def _ledger_entry(row: Any) -> LedgerEntry | None:
+    if row["our_id"] is None:
+        return None
+    return LedgerEntry(
+        transaction_id=row["our_id"],
+        status=TransactionStatus(row["our_status"]),
+        amount=row["our_amount"],
+        refunded_amount=row["our_refunded"],
+        currency=row["our_currency"],
+    )
+
+
+def _provider_record(row: Any) -> ProviderRecord:
+    return ProviderRecord(
+        reference=row["reference"],
+        transaction_id=row["transaction_id"] if row["our_id"] is not None else None,
+        amount=row["amount"],
+        refunded_amount=row["refunded_amount"],
+        currency=row["currency"],
+        status=None if row["status"] is None else TransactionStatus(row["status"]),
+        merchant_reference=row["merchant_reference"],
+    )
+
+
+async def _report(progress: Progress | None, counts: Counts) -> None:
+    if progress is None:
+        return
+    outcome = progress(counts.as_dict())
+    if outcome is not None:
+        await outcome
