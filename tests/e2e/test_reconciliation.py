@@ -142,7 +142,7 @@ async def test_the_command_line_runs_and_writes_the_report(
     lines = list(csv.DictReader(report.open()))
     assert len(lines) == 6
     assert {line["kind"] for line in lines} >= {"amount_differs", "missing_here", "missing_there"}
-    assert json.loads(next(l for l in lines if l["kind"] == "amount_differs")["theirs"])["amount"] == 2500
+    assert json.loads(next(row for row in lines if row["kind"] == "amount_differs")["theirs"])["amount"] == 2500
     bad = subprocess.run(
         [sys.executable, "-m", "shared.cli.main", "reconcile", "--account", "nope", "--from", "x", "--to", "y"],
         env=system.env, capture_output=True, text=True, timeout=60,
