@@ -90,7 +90,7 @@ def test_refunds_add_up_and_never_pass_the_amount() -> None:
     rest = tx.request_refund(refund_id=uuid.uuid4(), amount=None, reason="rest", in_flight=0, at=NOW)
     assert rest.amount == 6_000
     tx.settle_refund(rest, NOW)
-    assert tx.status is TransactionStatus.REFUNDED and tx.refunded_amount == 10_000
+    assert tx.view()["status"] == "refunded" and tx.refunded_amount == 10_000
     kinds = [c.event.type for c in tx.changes]
     assert kinds.count(EventType.REFUND_SUCCEEDED) == 2 and kinds[-1] is EventType.TRANSACTION_REFUNDED
     with pytest.raises(TransitionNotAllowed):
