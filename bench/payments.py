@@ -44,6 +44,8 @@ COMPLETED_KEY = "transaction.completed"
 EVENT_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 50.0
+# Below uvicorn's 5 s keep-alive: the client drops an idle connection before the server closes it under a request.
+CLIENT_KEEPALIVE_S = 3.0
 TARGET_PER_S = 300.0
 AMOUNT = 150000
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -359,7 +361,7 @@ def http_client(sandbox: Sandbox, credentials: Credentials, clients: int) -> htt
     return httpx.AsyncClient(
         base_url=sandbox.base_url,
         headers={"Authorization": f"Bearer {credentials.api_key}"},
-        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=CLIENT_KEEPALIVE_S),
         timeout=httpx.Timeout(30.0),
     )
 

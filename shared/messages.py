@@ -40,6 +40,7 @@ class CreateTransactionMessage(CommandMessage):
 
 class CompleteTransactionMessage(CommandMessage):
     transaction_id: uuid.UUID
+    amount: StrictInt | None = Field(default=None, gt=0)  # a partial capture of a held payment (Octo)
 
 
 class CancelTransactionMessage(CommandMessage):

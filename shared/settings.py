@@ -25,12 +25,14 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     secret_key_file: Path = Path.home() / ".local" / "share" / "billing" / "secret.key"
     public_url: str = "http://127.0.0.1:8080"
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     prefetch: int = Field(default=32, ge=1, le=1000)
     retry_delay_ms: int = Field(default=2000, ge=10)
     max_attempts: int = Field(default=5, ge=1, le=50)
     scheduler_interval_s: float = Field(default=5.0, gt=0)
     rpc_timeout_s: float = Field(default=5.0, gt=0)
+    janitor_after_s: float = Field(default=30.0, gt=0)
+    """How long a provider payment may stay pending untouched before the janitor asks the provider."""
     log_level: str = "INFO"
     metrics_port_processor: int = Field(default=9101, ge=0, le=65535)
     """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""

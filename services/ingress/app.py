@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.ingress import problems
+from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
 from services.ingress.context import Ingress
+from services.ingress.observability import RequestObservability
 from services.ingress.routes import routers
 from services.ingress.waiters import Waiters
+from shared import tracing
 from shared.broker import topology
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.rpc import RpcClient
@@ -34,14 +38,16 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
         await waiters.start(publisher.connection)
         rpc = RpcClient()
         await rpc.start(publisher.connection)
+        cipher = Cipher(secret_key(settings))
         app.state.ingress = Ingress(
             settings=settings,
             engine=engine,
             publisher=publisher,
             registry=registry or GatewayRegistry.load(),
-            cipher=Cipher(secret_key(settings)),
+            cipher=cipher,
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
+            accounts=AccountCache(engine, cipher),
             waiters=waiters,
             rpc=rpc,
         )
@@ -60,15 +66,29 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     problems.install(app)
     for router in routers():
         app.include_router(router)
+    app.add_api_route("/metrics", metrics_page, methods=["GET"], include_in_schema=False)
+    app.add_middleware(RequestObservability)
+    tracing.instrument_app(app)
     return app
 
 
+async def metrics_page() -> Response:
+    """Prometheus' text exposition of shared/metrics.py (no database or broker call: scrapes stay cheap)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def serve(settings: Settings) -> None:
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    tracing.configure(settings.tracing, "ingress")
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            log_config=None,  # uvicorn's own lines go through our JSON logs and their redaction
+            access_log=False,
+            timeout_keep_alive=65,  # longer than clients' idle pools, so a reused connection is not cut under them
+            lifespan="on",
+        )
+    finally:
+        tracing.shutdown()

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 
 from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
+from shared import logs
 from shared.persistence.admin import authenticate
 from shared.security.apikeys import Permission, Principal
 
@@ -55,6 +56,7 @@ async def principal(
     if found is None:
         raise Problem(401, "invalid_api_key", "the API key is unknown or revoked")
     request.state.principal = found
+    logs.bind(tenant_id=found.tenant_id, key_id=found.key_id)
     return found
 
 

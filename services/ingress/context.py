@@ -20,6 +20,7 @@ from shared.security.cipher import Cipher
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from services.ingress.account_cache import AccountCache
     from services.ingress.auth import KeyCache
     from services.ingress.waiters import Waiters
 
@@ -33,6 +34,7 @@ class Ingress:
     cipher: Cipher
     idempotency: IdempotencyStore
     keys: KeyCache
+    accounts: AccountCache
     waiters: Waiters
     rpc: RpcClient
 
@@ -50,6 +52,6 @@ class Ingress:
         return json.dumps(payload, default=str).encode()
 
 
-def ingress(request: Request) -> Ingress:
+async def ingress(request: Request) -> Ingress:
     ctx: Ingress = request.app.state.ingress
     return ctx

@@ -22,7 +22,7 @@ class CreateTransactionBody(Body):
 
 
 class CompleteBody(Body):
-    pass
+    amount: StrictInt | None = Field(default=None, gt=0)  # capture less than was authorised (Octo two-stage)
 
 
 class CancelBody(Body):

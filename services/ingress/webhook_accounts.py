@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from services.ingress.context import Ingress
+from shared import logs
 from shared.gateways.base import GatewayAccount
 from shared.persistence.repositories import account_from_row
 from shared.persistence.tables import gateway_accounts
@@ -21,4 +22,7 @@ async def gateway_account(ctx: Ingress, gateway: str, account_id: uuid.UUID) -> 
     )
     async with ctx.engine.connect() as conn:
         row = (await conn.execute(query)).mappings().first()
-    return None if row is None else account_from_row(row, ctx.cipher)
+    if row is None:
+        return None
+    logs.bind(tenant_id=row["tenant_id"], account_id=account_id, gateway=gateway)
+    return account_from_row(row, ctx.cipher)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 from faststream.rabbit import RabbitBroker
 
@@ -14,6 +15,7 @@ from services.processor.gateways import CommandRoute, ProcessorDeps, discover
 from services.processor.handlers import TransactionHandlers
 from services.processor.nightly import NightlyReconciliation
 from services.processor.scheduler import Scheduler
+from shared import metrics, tracing
 from shared.broker import topology
 from shared.broker.consumer import CommandConsumer
 from shared.broker.publisher import ConfirmedPublisher
@@ -43,6 +45,7 @@ class Processor:
     handlers: TransactionHandlers
     relay: OutboxRelay
     scheduler: Scheduler
+    consumer: CommandConsumer
     nightly: NightlyReconciliation
 
 
@@ -81,12 +84,16 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     serve_calls(broker, GatewayCalls({w.gateway: w.calls for w in wirings if w.calls is not None}))
     relay = OutboxRelay(engine, publisher, raw_dsn(settings.database_url))
     polled = [adapter.name for adapter in registry.all() if adapter.polls_provider]
-    scheduler = Scheduler(engine, handlers, clock, settings.scheduler_interval_s, polled)
+    scheduler = Scheduler(
+        engine, handlers, clock, settings.scheduler_interval_s, polled, timedelta(seconds=settings.janitor_after_s)
+    )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
-    return Processor(broker, publisher, handlers, relay, scheduler, nightly)
+    return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly)
 
 
 async def serve(settings: Settings) -> None:
+    tracing.configure(settings.tracing, "processor")
+    metrics.serve(settings.metrics_port_processor, settings.http_host)
     processor = bootstrap(settings)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
@@ -103,5 +110,6 @@ async def serve(settings: Settings) -> None:
         await processor.broker.stop()
         await asyncio.gather(*background, return_exceptions=True)
         await processor.publisher.close()
+        tracing.shutdown()
 
     await run_until_signalled(start, stop, stopping)

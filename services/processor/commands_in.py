@@ -29,7 +29,7 @@ def create(m: CreateTransactionMessage) -> commands.CreateTransaction:
 
 
 def complete(m: CompleteTransactionMessage) -> commands.CompleteTransaction:
-    return commands.CompleteTransaction(m.command_id, m.tenant_id, m.actor, m.transaction_id)
+    return commands.CompleteTransaction(m.command_id, m.tenant_id, m.actor, m.transaction_id, m.amount)
 
 
 def cancel(m: CancelTransactionMessage) -> commands.CancelTransaction:

@@ -11,8 +11,10 @@ from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.broker.rpc import RPC_QUEUE, GatewayCall, GatewayReply
 from shared.broker.worker import undecoded
+from shared.logs import LogContext
 
 log = logging.getLogger(__name__)
 
@@ -53,5 +55,18 @@ def serve_calls(broker: RabbitBroker, calls: GatewayCalls) -> None:
             return (
                 GatewayReply(ok=False, error=f"bad gateway call: {exc.errors()[0]['msg']}").model_dump_json().encode()
             )
-        reply = await calls.answer(call)
+        with (
+            LogContext(tenant_id=call.tenant_id, account_id=call.account_id, gateway=call.gateway),
+            tracing.span(
+                f"{RPC_QUEUE} process",
+                tracing.SpanKind.CONSUMER,
+                parent=dict(message.raw_message.headers or {}),
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "billing.gateway": call.gateway,
+                    "billing.operation": call.operation,
+                },
+            ),
+        ):
+            reply = await calls.answer(call)
         return reply.model_dump_json().encode()

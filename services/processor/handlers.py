@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 from shared.clock import Clock
 from shared.domain import commands
-from shared.domain.errors import NotFound, TransitionNotAllowed
+from shared.domain.details import parse_details
+from shared.domain.errors import InvalidAmount, NotFound, TransitionNotAllowed
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import GatewayAccount, GatewayAdapter, ProviderRejected, ProviderStatus
+from shared.gateways.base import GatewayAccount, GatewayAdapter, HoldsPayments, ProviderRejected, ProviderStatus
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.unit_of_work import UnitOfWork
 
@@ -43,17 +44,18 @@ class TransactionHandlers:
             return  # the same transaction from another command id: never a second row
         now = self._clock()
         money = Money.positive(cmd.amount, cmd.currency)
+        details = parse_details(cmd.gateway, cmd.details)  # upstream commands skip the ingress' checks
         tx = Transaction.open(
             id=cmd.transaction_id,
             tenant_id=cmd.tenant_id,
             account_id=account.id,
             gateway=cmd.gateway,
             money=money,
-            details=cmd.details,
+            details=details,
             metadata=cmd.metadata,
             at=cmd.requested_at or now,
             expires_at=_expiry(account, now),
-            payment_url=adapter.payment_link(account, cmd.transaction_id, money, cmd.details),
+            payment_url=adapter.payment_link(account, cmd.transaction_id, money, details),
         )
         repo.add(tx)
         await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
@@ -114,22 +116,58 @@ class TransactionHandlers:
             await uow.commit(actor=actor, request_id=f"{actor}:{transaction_id}")
 
     async def complete(self, cmd: commands.CompleteTransaction) -> None:
+        """Manual gateways complete here; a payment the provider holds is captured (intent, call, outcome)."""
+        capture = False
         async with self._uow() as uow:
-            if not await uow.claim(CONSUMER, cmd.command_id):
-                return
-            tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
-            if not self._registry.get(tx.gateway).manual_completion:
-                raise TransitionNotAllowed(f"{tx.gateway} payments are completed by the gateway, not by a command")
-            tx.complete(self._clock())
-            await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
+            claimed = await uow.claim(CONSUMER, cmd.command_id)
+            if claimed:
+                tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
+                adapter = self._registry.get(tx.gateway)
+                capture = not adapter.manual_completion and isinstance(adapter, HoldsPayments)
+                if adapter.manual_completion:
+                    if cmd.amount is not None and cmd.amount != tx.amount:
+                        raise InvalidAmount(f"{tx.gateway} payments are completed for their whole amount")
+                    tx.complete(self._clock())
+                elif isinstance(adapter, HoldsPayments):
+                    tx.update(self._clock(), details=adapter.decide(tx, capture=True, amount=cmd.amount))
+                else:
+                    raise TransitionNotAllowed(f"{tx.gateway} payments are completed by the gateway, not by a command")
+                await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
+        if capture or not claimed:  # a redelivery resumes a capture the last attempt did not finish
+            await self._send_decision(cmd.tenant_id, cmd.transaction_id)
 
     async def cancel(self, cmd: commands.CancelTransaction) -> None:
+        """Cancel here first; a payment the provider holds is then released (a redelivery resumes the call)."""
+        release: dict[str, object] | None = None
         async with self._uow() as uow:
-            if not await uow.claim(CONSUMER, cmd.command_id):
+            claimed = await uow.claim(CONSUMER, cmd.command_id)
+            if claimed:
+                tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
+                adapter = self._registry.get(tx.gateway)
+                if isinstance(adapter, HoldsPayments):
+                    release = adapter.decide(tx, capture=False, amount=None)
+                tx.cancel(self._clock(), reason=cmd.reason, details=release)
+                await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
+        if release or not claimed:
+            await self._send_decision(cmd.tenant_id, cmd.transaction_id)
+
+    async def _send_decision(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
+        """Tell the provider a recorded capture or release, outside any database transaction, then record it."""
+        async with self._uow() as uow:
+            tx = await uow.transactions(tenant_id).get(transaction_id, lock=False)
+            adapter = None if tx is None else self._registry.get(tx.gateway)
+            if tx is None or not isinstance(adapter, HoldsPayments) or not adapter.decision_unsent(tx):
                 return
-            tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
-            tx.cancel(self._clock(), reason=cmd.reason)
-            await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
+            account = await uow.accounts(tenant_id).get(tx.account_id)
+        if account is None:
+            raise NotFound(f"gateway account {tx.account_id} not found")
+        reported = await adapter.send_decision(account, tx)
+
+        def settle(t: Transaction, now: datetime) -> None:
+            if adapter.decision_unsent(t):  # a concurrent redelivery may have recorded the outcome already
+                _settle(t, reported, now)
+
+        await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", settle)
 
     async def delete(self, cmd: commands.DeleteTransaction) -> None:
         async with self._uow() as uow:
@@ -204,7 +242,7 @@ def apply_provider_status(tx: Transaction, reported: ProviderStatus, now: dateti
     """Move a pending transaction to what the provider reports; an unknown or equal status changes nothing."""
     match reported.status:
         case TransactionStatus.COMPLETED:
-            tx.complete(now, reported.details)
+            tx.complete(now, reported.details, captured=reported.captured)
         case TransactionStatus.FAILED:
             tx.fail(now, reported.details)
         case TransactionStatus.CANCELED:
@@ -213,6 +251,18 @@ def apply_provider_status(tx: Transaction, reported: ProviderStatus, now: dateti
             tx.expire(now, reported.details)
         case None | TransactionStatus.PENDING | TransactionStatus.PARTIALLY_REFUNDED | TransactionStatus.REFUNDED:
             tx.update(now, details=reported.details)
+
+
+def _settle(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
+    """Record the provider's answer to a decision; a release of a canceled payment only adds facts."""
+    if (
+        reported.status is not None
+        and reported.status is not TransactionStatus.PENDING
+        and tx.can_move_to(reported.status)
+    ):
+        apply_provider_status(tx, reported, now)
+    else:
+        tx.update(now, details=reported.details)
 
 
 def _expiry(account: GatewayAccount, now: datetime) -> datetime | None:

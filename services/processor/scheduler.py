@@ -1,4 +1,7 @@
-"""The scheduler: expires overdue pending transactions and prunes processed bookkeeping."""
+"""The scheduler: expires overdue pending transactions, asks providers about stale ones, prunes bookkeeping.
+
+Expiry and the provider janitor run as separate loops, so a slow provider never delays an expiry.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +19,10 @@ from shared.clock import Clock
 from shared.persistence import maintenance
 
 log = logging.getLogger(__name__)
+JANITOR_CANDIDATES = 2000
+JANITOR_PER_TICK = 100
+JANITOR_CONCURRENCY = 8
+MAX_GAP = timedelta(hours=1)
 
 
 class Scheduler:
@@ -36,34 +44,57 @@ class Scheduler:
         self._next_ask: dict[uuid.UUID, tuple[datetime, timedelta]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        ticks = 0
+        await asyncio.gather(
+            self._every_tick(stop, self._expiry_tick),
+            self._every_tick(stop, self.ask_providers),
+        )
+
+    async def _every_tick(self, stop: asyncio.Event, tick: Callable[[], Awaitable[object]]) -> None:
         while not stop.is_set():
             try:
-                await self.expire_overdue()
-                await self.ask_providers()
-                if ticks % 720 == 0:
-                    await maintenance.purge_processed(self._engine, self._clock())
+                await tick()
             except Exception as exc:  # the sweep runs again next tick; one bad tick must not stop it
                 log.warning("scheduler tick failed", extra={"error": repr(exc)[:500]})
-            ticks += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
 
-    async def ask_providers(self) -> None:
-        """Heal lost webhooks and crashes between a provider call and its record, by asking the provider."""
+    async def _expiry_tick(self) -> None:
+        await self.expire_overdue()
         now = self._clock()
-        stale = await maintenance.stale_pending(self._engine, self._polled_gateways, now - self._janitor_after)
-        self._next_ask = {tx_id: due for tx_id, due in self._next_ask.items() if tx_id in {t for _, t in stale}}
-        for tenant_id, transaction_id in stale:
-            due, gap = self._next_ask.get(transaction_id, (now, self._janitor_after))
-            if due > now:
-                continue
-            # Ask again later and later (up to hourly) while the provider keeps saying "pending".
-            self._next_ask[transaction_id] = (now + gap, min(gap * 2, timedelta(hours=1)))
-            try:
-                await self._handlers.sync_with_provider(tenant_id, transaction_id)
-            except Exception:  # one provider's trouble must not stop the sweep of the others
-                log.warning("janitor could not reach the provider", extra={"transaction_id": str(transaction_id)})
+        if now.minute == 0 and now.second < self._interval_s:  # about hourly
+            await maintenance.purge_processed(self._engine, now)
+
+    async def ask_providers(self) -> int:
+        """Heal lost webhooks and crashes between a provider call and its record, by asking the provider.
+
+        Each payment is asked again later and later (up to hourly) while the provider says "pending"; the
+        candidates are many more than one tick handles, so payments in backoff never crowd out due ones.
+        """
+        now = self._clock()
+        stale = await maintenance.stale_pending(
+            self._engine, self._polled_gateways, now - self._janitor_after, limit=JANITOR_CANDIDATES
+        )
+        stale_ids = {transaction_id for _, transaction_id in stale}
+        self._next_ask = {tx_id: due for tx_id, due in self._next_ask.items() if tx_id in stale_ids}
+        due = [(t, x) for t, x in stale if self._next_ask.get(x, (now, self._janitor_after))[0] <= now]
+        due = due[:JANITOR_PER_TICK]
+        for _, transaction_id in due:
+            _, gap = self._next_ask.get(transaction_id, (now, self._janitor_after))
+            self._next_ask[transaction_id] = (now + gap, min(gap * 2, MAX_GAP))
+        limit = asyncio.Semaphore(JANITOR_CONCURRENCY)
+
+        async def ask(tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
+            async with limit:
+                try:
+                    await self._handlers.sync_with_provider(tenant_id, transaction_id)
+                except Exception as exc:  # one provider's trouble must not stop the sweep of the others
+                    log.warning(
+                        "janitor could not reach the provider",
+                        extra={"transaction_id": str(transaction_id), "error": repr(exc)[:300]},
+                    )
+
+        await asyncio.gather(*(ask(tenant_id, transaction_id) for tenant_id, transaction_id in due))
+        return len(due)
 
     async def expire_overdue(self) -> int:
         """Expire every overdue pending transaction; safe beside other replicas (each expiry locks its row)."""

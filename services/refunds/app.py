@@ -12,6 +12,7 @@ from faststream.rabbit import RabbitBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.refunds.handlers import RefundHandlers
+from shared import metrics, tracing
 from shared.broker import topology
 from shared.broker.consumer import CommandConsumer
 from shared.broker.publisher import ConfirmedPublisher
@@ -50,6 +51,7 @@ class RefundsWorker:
     engine: AsyncEngine
     clock: Clock
     interval_s: float
+    consumer: CommandConsumer
 
     async def janitor(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -72,10 +74,12 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     consumer = CommandConsumer(publisher, topology.REFUNDS, routes, settings.max_attempts)
     broker = build_broker(settings.amqp_url, settings.prefetch)
     subscribe(broker, topology.REFUNDS, consumer, "Refund requests: the ledger and the provider refund calls")
-    return RefundsWorker(broker, publisher, handlers, engine, clock, settings.scheduler_interval_s * 6)
+    return RefundsWorker(broker, publisher, handlers, engine, clock, settings.scheduler_interval_s * 6, consumer)
 
 
 async def serve(settings: Settings) -> None:
+    tracing.configure(settings.tracing, "refunds")
+    metrics.serve(settings.metrics_port_refunds, settings.http_host)
     worker = bootstrap(settings)
     stopping = asyncio.Event()
     background: list[asyncio.Task[None]] = []
@@ -91,5 +95,6 @@ async def serve(settings: Settings) -> None:
         await asyncio.gather(*background, return_exceptions=True)
         await worker.publisher.close()
         await worker.engine.dispose()
+        tracing.shutdown()
 
     await run_until_signalled(start, stop, stopping)

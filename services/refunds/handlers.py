@@ -106,8 +106,14 @@ class RefundHandlers:
             current = await uow.refunds(tenant_id).get(refund_id)
             if locked is None or current is None or current.status is not RefundStatus.REQUESTED:
                 return
-            if outcome.succeeded:
-                locked.settle_refund(current, self._clock(), outcome.provider_refund_id)
-            else:
+            if not outcome.succeeded:
                 locked.fail_refund(current, outcome.error or "refused by the gateway", self._clock())
+            else:
+                try:
+                    locked.settle_refund(current, self._clock(), outcome.provider_refund_id)
+                except DomainError as exc:
+                    # The provider paid it out but our ledger cannot take it: record the refusal (so the
+                    # janitor does not ask the provider again) and leave it to reconciliation and a person.
+                    log.error("provider refund does not fit the ledger", extra={"refund_id": str(refund_id)})
+                    locked.fail_refund(current, f"refunded by the gateway, refused by the ledger: {exc}", self._clock())
             await uow.commit(actor=actor, request_id=request_id)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from shared import metrics, tracing
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE, WorkQueue
 from shared.domain.errors import DomainError, NotFound
+from shared.logs import LogContext
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class Outcome:
     REJECTED = "rejected"
     RETRY = "retry"
     PARKED = "parked"
+    ERROR = "error"
+    """Not settled (the retry or parking publish failed): the worker requeues the message."""
 
 
 class CommandConsumer:
@@ -67,14 +72,55 @@ class CommandConsumer:
         self._routes = routes
         self._max_attempts = max_attempts
 
+    @property
+    def routes(self) -> Mapping[str, tuple[type[Any], Handler]]:
+        """Routing key -> (message schema, handler): what this consumer accepts."""
+        return self._routes
+
     async def process(self, delivery: Delivery) -> str:
         """Handle a delivery; the caller acks after this returns and requeues if it raises."""
+        route = delivery.route
+        label = route if route in self._routes else "unknown"  # bounded label values, whatever arrives
+        queue = self._work.name
+        started = time.perf_counter()
+        outcome = Outcome.ERROR
+        with (
+            LogContext(message_id=delivery.message_id, queue=queue, routing_key=route) as context,
+            tracing.span(
+                f"{queue} process",
+                tracing.SpanKind.CONSUMER,
+                parent=delivery.headers,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.destination.name": queue,
+                    "messaging.rabbitmq.destination.routing_key": route,
+                    "messaging.message.id": delivery.message_id or "",
+                },
+            ) as span,
+        ):
+            try:
+                outcome = await self._settle(delivery, context)
+                return outcome
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.MESSAGES_CONSUMED.labels(queue, label, outcome).inc()
+                metrics.HANDLER_LATENCY.labels(queue, label).observe(elapsed)
+                tracing.set_attribute(span, "billing.outcome", outcome)
+                # Refusals, retries and parking log their own lines; a line per message is DEBUG (it costs ~50 us).
+                level = logging.WARNING if outcome == Outcome.ERROR else logging.DEBUG
+                if log.isEnabledFor(level):
+                    log.log(
+                        level, "message handled", extra={"outcome": outcome, "duration_ms": round(elapsed * 1e3, 2)}
+                    )
+
+    async def _settle(self, delivery: Delivery, context: LogContext) -> str:
         try:
             schema, handler = self._route(delivery)
             command = _parse(schema, delivery.body)
+            context.bind(**_ids(command))
             await handler(command)
         except InvalidMessage as exc:
-            await self._park(delivery, f"invalid message: {exc}")
+            await self._park(delivery, f"invalid message: {exc}", "invalid")
             return Outcome.PARKED
         except NotFound as exc:
             # A command may overtake the one that creates its transaction (competing consumers): retry it.
@@ -88,10 +134,11 @@ class CommandConsumer:
 
     async def _retry_or_park(self, delivery: Delivery, exc: Exception) -> str:
         if delivery.attempt >= self._max_attempts:
-            await self._park(delivery, f"gave up after {delivery.attempt} attempts: {exc}")
+            await self._park(delivery, f"gave up after {delivery.attempt} attempts: {exc}", "exhausted")
             return Outcome.PARKED
         log.warning("command failed; retrying later", extra={"route": delivery.route, "error": repr(exc)})
         await self._retry(delivery)
+        metrics.RETRIES.labels(self._work.name, self._label(delivery)).inc()
         return Outcome.RETRY
 
     def _route(self, delivery: Delivery) -> tuple[type[Any], Handler]:
@@ -110,7 +157,10 @@ class CommandConsumer:
             "", self._work.delay_queue, delivery.body, message_id=delivery.message_id, headers=headers
         )
 
-    async def _park(self, delivery: Delivery, reason: str) -> None:
+    def _label(self, delivery: Delivery) -> str:
+        return delivery.route if delivery.route in self._routes else "unknown"
+
+    async def _park(self, delivery: Delivery, reason: str, why: str) -> None:
         log.error("message parked", extra={"route": delivery.route, "reason": reason})
         headers = {
             **delivery.headers,
@@ -119,6 +169,17 @@ class CommandConsumer:
             ORIGIN_HEADER: self._work.name,
         }
         await self._publisher.publish("", PARKING_QUEUE, delivery.body, message_id=delivery.message_id, headers=headers)
+        metrics.PARKED.labels(self._work.name, self._label(delivery), why).inc()
+
+
+def _ids(command: Any) -> dict[str, object]:
+    """The ids a log line of this command should carry (upstream creates may leave the id to be derived)."""
+    ids: dict[str, object] = {"tenant_id": getattr(command, "tenant_id", None)}
+    for name in ("transaction_id", "refund_id"):
+        resolve = getattr(command, f"resolved_{name}", None)
+        ids[name] = resolve() if callable(resolve) else getattr(command, name, None)
+    ids["command_id"] = getattr(command, "command_id", None)
+    return ids
 
 
 def _parse(schema: type[Any], body: bytes) -> Any:

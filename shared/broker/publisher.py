@@ -11,6 +11,8 @@ from aio_pika.exceptions import AMQPError, DeliveryError
 from aiormq.exceptions import AMQPException
 from pamqp.commands import Basic
 
+from shared import metrics, tracing
+
 PUBLISH_TIMEOUT_S = 5.0
 
 
@@ -60,6 +62,39 @@ class ConfirmedPublisher:
         correlation_id: str | None = None,
         reply_to: str | None = None,
     ) -> None:
+        labels = (metrics.exchange_label(exchange), routing_key)
+        with tracing.span(
+            f"{labels[0]} publish",
+            tracing.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": labels[0],
+                "messaging.rabbitmq.destination.routing_key": routing_key,
+            },
+        ):
+            headers = dict(headers or {})
+            tracing.inject(headers)
+            try:
+                await self._publish(
+                    exchange, routing_key, body, message_id, headers, mandatory, content_type, correlation_id, reply_to
+                )
+            except BrokerUnavailable:
+                metrics.PUBLISH_FAILURES.labels(*labels).inc()
+                raise
+        metrics.MESSAGES_PUBLISHED.labels(*labels).inc()
+
+    async def _publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        message_id: str | None,
+        headers: dict[str, Any],
+        mandatory: bool,
+        content_type: str,
+        correlation_id: str | None,
+        reply_to: str | None,
+    ) -> None:
         if self._channel is None or self._channel.is_closed:
             raise BrokerUnavailable("no open channel to RabbitMQ")
         message = aio_pika.Message(
@@ -67,7 +102,7 @@ class ConfirmedPublisher:
             delivery_mode=DeliveryMode.PERSISTENT,
             content_type=content_type,
             message_id=message_id,
-            headers=headers or {},
+            headers=headers,
             correlation_id=correlation_id,
             reply_to=reply_to,
         )

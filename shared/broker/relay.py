@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -13,6 +14,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import metrics, tracing
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.messages import EVENTS_EXCHANGE
 from shared.persistence.unit_of_work import OUTBOX_CHANNEL
@@ -24,6 +26,12 @@ CLAIM = text(
     "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
 )
 MARK_SENT = text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)")
+BACKLOG = text(
+    "SELECT count(*) AS unsent, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS lag "
+    "FROM outbox WHERE sent_at IS NULL"
+)
+MEASURE_EVERY_S = 1.0
+"""The backlog query runs at most this often, however many drains a busy second has."""
 
 
 class OutboxRelay:
@@ -35,21 +43,24 @@ class OutboxRelay:
         self._listen_dsn = listen_dsn
         self._batch = batch
         self._wake = asyncio.Event()
+        self._measured_at = 0.0
         self.published = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = await self._listen()
         try:
             while not stop.is_set():
+                # Cleared before draining: a NOTIFY that lands during the drain wakes the next round at once.
+                self._wake.clear()
                 try:
                     sent = await self.drain_once()
                 except (BrokerUnavailable, OSError, asyncpg.PostgresError) as exc:
                     log.warning("outbox relay: %s; retrying", exc)
                     sent = 0
                     await asyncio.sleep(1.0)
+                await self._measure()
                 if sent >= self._batch:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
         finally:
@@ -65,6 +76,21 @@ class OutboxRelay:
             log.warning("outbox relay polls without LISTEN: %s", exc)
             return None
 
+    async def _measure(self) -> None:
+        """Outbox lag and backlog for /metrics; also while RabbitMQ is down, when they matter most."""
+        now = time.monotonic()
+        if now - self._measured_at < MEASURE_EVERY_S:
+            return
+        self._measured_at = now
+        try:
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(BACKLOG)).mappings().one()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox relay cannot measure the backlog: %s", exc)
+            return
+        metrics.OUTBOX_UNSENT.set(row["unsent"])
+        metrics.OUTBOX_LAG.set(float(row["lag"]))
+
     async def drain_once(self) -> int:
         async with self._engine.connect() as conn, conn.begin():
             rows = (await conn.execute(CLAIM, {"batch": self._batch})).mappings().all()
@@ -77,16 +103,20 @@ class OutboxRelay:
             await asyncio.gather(*(self._publish_in_order(group) for group in by_subject.values()))
             await conn.execute(MARK_SENT, {"ids": [row["id"] for row in rows]})
         self.published += len(rows)
+        for row in rows:
+            metrics.EVENTS_RELAYED.labels(row["routing_key"]).inc()
         return len(rows)
 
     async def _publish_in_order(self, rows: list[Any]) -> None:
         for row in rows:
-            await self._publisher.publish(
-                EVENTS_EXCHANGE,
-                row["routing_key"],
-                json.dumps(row["body"]).encode(),
-                message_id=str(row["event_id"]),
-                mandatory=False,
-                content_type="application/cloudevents+json",
-                headers={"tenantid": row["body"].get("tenantid", "")},
-            )
+            # The event's publish joins the trace of the change that produced it (CloudEvents `traceparent`).
+            with tracing.span("outbox relay", tracing.SpanKind.INTERNAL, parent=row["body"]):
+                await self._publisher.publish(
+                    EVENTS_EXCHANGE,
+                    row["routing_key"],
+                    json.dumps(row["body"]).encode(),
+                    message_id=str(row["event_id"]),
+                    mandatory=False,
+                    content_type="application/cloudevents+json",
+                    headers={"tenantid": row["body"].get("tenantid", "")},
+                )

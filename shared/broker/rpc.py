@@ -17,6 +17,8 @@ from aio_pika.exceptions import AMQPError, DeliveryError
 from aiormq.exceptions import AMQPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import tracing
+
 RPC_QUEUE = "billing.processor.rpc"
 
 
@@ -63,14 +65,30 @@ class RpcClient:
     async def call(self, request: GatewayCall, timeout_s: float) -> GatewayReply:
         if self._channel is None or self._reply_queue is None or self._channel.is_closed:
             raise RpcUnavailable("no channel to RabbitMQ")
+        with tracing.span(
+            f"{RPC_QUEUE} call",
+            tracing.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "billing.gateway": request.gateway,
+                "billing.operation": request.operation,
+            },
+        ):
+            return await self._call(request, timeout_s)
+
+    async def _call(self, request: GatewayCall, timeout_s: float) -> GatewayReply:
+        assert self._channel is not None and self._reply_queue is not None
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
+        headers: dict[str, Any] = {}
+        tracing.inject(headers)
         message = aio_pika.Message(
             request.model_dump_json().encode(),
             content_type="application/json",
             correlation_id=correlation_id,
             reply_to=self._reply_queue.name,
+            headers=headers,
             # A request nobody took in time must not run after the gateway was told to retry.
             expiration=timeout_s,
         )

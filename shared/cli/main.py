@@ -145,6 +145,33 @@ def refunds() -> None:
     asyncio.run(serve(config))
 
 
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, broker, workers, gateway credentials and webhooks; say how to fix each."""
+    from shared.cli.doctor import diagnose, report
+
+    text, code = report(asyncio.run(diagnose()))
+    print(text)
+    raise SystemExit(code)
+
+
+@app.command()
+def asyncapi(
+    out_path: Annotated[str | None, typer.Option("--out", help="write here (default: stdout)")] = None,
+) -> None:
+    """The AsyncAPI document of billing.commands and billing.events, generated from the code."""
+    from pathlib import Path
+
+    from shared.cli.asyncapi import render
+
+    text = render()
+    if out_path is None:
+        sys.stdout.write(text)
+        return
+    Path(out_path).write_text(text)
+    print(f"billing: wrote {out_path}", file=sys.stderr)
+
+
 @tenant_app.command("create")
 def tenant_create(name: Annotated[str, typer.Option("--name", help="the tenant's name")]) -> None:
     """Create a tenant."""

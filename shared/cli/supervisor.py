@@ -79,6 +79,9 @@ def supervise(settings: Settings) -> int:
         time.sleep(0.5)
         for child in children:
             if child.process is not None and child.process.poll() is not None and not stopping:
+                time.sleep(0.3)  # a Ctrl-C or SIGTERM to the group reaches the children first: let ours land
+                if stopping:
+                    break
                 code = child.process.returncode
                 now = time.monotonic()
                 child.restarts = [t for t in child.restarts if now - t < 60] + [now]

@@ -30,6 +30,7 @@ class CreateTransaction(Command):
 @dataclass(frozen=True, slots=True)
 class CompleteTransaction(Command):
     transaction_id: uuid.UUID
+    amount: int | None = None  # held payments (Octo two-stage): capture this much, in minor units
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from shared.domain.errors import InvalidDetails
 class GatewayDetails:
     gateway: ClassVar[str]
     open_ended: ClassVar[bool] = False  # free-form gateways keep keys they do not know
+    creator_fields: ClassVar[frozenset[str] | None] = None
+    """The fields whoever creates the payment may set; the rest are the gateway's to report (None: all)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -20,6 +22,7 @@ class GatewayDetails:
 @dataclass(frozen=True)
 class ClickDetails(GatewayDetails):
     gateway: ClassVar[str] = "click"
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"merchant_trans_id", "return_url"})
     service_id: int | None = None
     merchant_id: int | None = None
     merchant_trans_id: str | None = None
@@ -38,6 +41,7 @@ class ClickDetails(GatewayDetails):
 @dataclass(frozen=True)
 class PaymeDetails(GatewayDetails):
     gateway: ClassVar[str] = "payme"
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language"})
     merchant_id: str | None = None
     payme_id: str | None = None
     transaction_ref: str | None = None
@@ -59,6 +63,9 @@ class PaymeDetails(GatewayDetails):
 @dataclass(frozen=True)
 class OctoDetails(GatewayDetails):
     gateway: ClassVar[str] = "octo"
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {"description", "return_url", "user_data", "basket", "language", "payment_methods", "ttl"}
+    )
     shop_id: int | None = None
     shop_transaction_id: str | None = None
     octo_payment_uuid: str | None = None
@@ -92,6 +99,18 @@ class OctoDetails(GatewayDetails):
 @dataclass(frozen=True)
 class StripeDetails(GatewayDetails):
     gateway: ClassVar[str] = "stripe"
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {
+            "mode",
+            "items",
+            "success_url",
+            "cancel_url",
+            "customer_id",
+            "customer_email",
+            "trial_period_days",
+            "description",
+        }
+    )
     mode: str | None = None
     session_id: str | None = None
     subscription_id: str | None = None
@@ -104,6 +123,17 @@ class StripeDetails(GatewayDetails):
     success_url: str | None = None
     cancel_url: str | None = None
     url: str | None = None
+    description: str | None = None
+    charge_id: str | None = None
+    payment_status: str | None = None
+    amount_total: int | None = None
+    billing_reason: str | None = None
+    parent_transaction_id: str | None = None
+    subscription_status: str | None = None
+    stripe_event_created: int | None = None
+    subscription_event_created: int | None = None
+    error_note: str | None = None
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +147,7 @@ class CashDetails(GatewayDetails):
 class IntegratorDetails(GatewayDetails):
     gateway: ClassVar[str] = "integrator"
     open_ended: ClassVar[bool] = True
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"data"})
     data: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     error_note: str | None = None
@@ -143,6 +174,10 @@ def _accepts(annotation: str, value: Any) -> bool:
     return isinstance(value, allowed)
 
 
+def _creator_may_set(cls: type[GatewayDetails], name: str) -> bool:
+    return cls.creator_fields is None or name in cls.creator_fields
+
+
 def parse_details(gateway: str, raw: dict[str, Any] | None) -> dict[str, Any]:
     """Check `raw` against the gateway's details type and return it as stored JSON."""
     if raw is None:
@@ -156,6 +191,9 @@ def parse_details(gateway: str, raw: dict[str, Any] | None) -> dict[str, Any]:
     unknown = sorted(set(raw) - set(annotations))
     if unknown and not cls.open_ended:
         raise InvalidDetails(f"unknown {gateway} details field(s): {', '.join(unknown)}")
+    reported = sorted(name for name in raw if name in annotations and not _creator_may_set(cls, name))
+    if reported:
+        raise InvalidDetails(f"{gateway} reports {', '.join(reported)} itself; a payment's creator cannot set it")
     for name, value in raw.items():
         if name in annotations and value is not None and not _accepts(annotations[name], value):
             raise InvalidDetails(f"details.{name} has the wrong type for {gateway}")

@@ -125,8 +125,15 @@ class Transaction:
     def can_move_to(self, target: TransactionStatus) -> bool:
         return self.deleted_at is None and can_transition(self.status, target)
 
-    def complete(self, at: datetime, details: dict[str, Any] | None = None) -> None:
-        self._move(TransactionStatus.COMPLETED, at, "complete", details)
+    def complete(self, at: datetime, details: dict[str, Any] | None = None, captured: int | None = None) -> None:
+        """Paid; `captured` is what a two-stage payment actually took when less than the authorised amount."""
+        if captured is None or captured == self.amount:
+            self._move(TransactionStatus.COMPLETED, at, "complete", details)
+            return
+        if isinstance(captured, bool) or not 0 < captured < self.amount:
+            raise InvalidAmount(f"a capture of {captured} is outside 1..{self.amount}")
+        details = {**(details or {}), "authorized_amount": self.amount}
+        self._move(TransactionStatus.COMPLETED, at, "complete", details, Money(captured, self.money.currency))
 
     def fail(self, at: datetime, details: dict[str, Any] | None = None) -> None:
         self._move(TransactionStatus.FAILED, at, "fail", details)
@@ -156,6 +163,20 @@ class Transaction:
         if changed:
             self.updated_at = at
             self._record("update", before, EventType.TRANSACTION_UPDATED)
+
+    def note_subscription(
+        self, kind: EventType, subscription: dict[str, Any], at: datetime, details: dict[str, Any] | None = None
+    ) -> None:
+        """Record a subscription fact on the transaction that started the subscription; its status is untouched."""
+        if not kind.value.startswith("subscription."):
+            raise ValueError(f"{kind.value} is not a subscription event")
+        before = self.view()
+        if details:
+            self.details = {**self.details, **details}
+        self.updated_at = max(self.updated_at, at)
+        after = {**self.view(), "subscription": dict(subscription)}
+        event = DomainEvent(type=kind, tenant_id=self.tenant_id, subject=self.id, data=after)
+        self.changes.append(Change(action=kind.value, before=before, after=after, event=event))
 
     def delete(self, at: datetime) -> None:
         """Soft-delete a never-paid transaction; a pending one is canceled first."""
@@ -246,11 +267,20 @@ class Transaction:
         refund.fail(error, at)
         self._record("refund.fail", self.view(), EventType.REFUND_FAILED, refund)
 
-    def _move(self, target: TransactionStatus, at: datetime, action: str, details: dict[str, Any] | None) -> None:
+    def _move(
+        self,
+        target: TransactionStatus,
+        at: datetime,
+        action: str,
+        details: dict[str, Any] | None,
+        money: Money | None = None,
+    ) -> None:
         if not self.can_move_to(target):
             raise TransitionNotAllowed(f"cannot move a {self.status.value} transaction to {target.value}")
         before = self.view()
         self.status = target
+        if money is not None:
+            self.money = money
         if details:
             self.details = {**self.details, **details}
         self.updated_at = at

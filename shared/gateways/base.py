@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -61,6 +62,8 @@ class RefundOutcome:
 class ProviderStatus:
     status: TransactionStatus | None
     details: dict[str, Any] = field(default_factory=dict)
+    captured: int | None = None
+    """For a completed two-stage payment: what was captured, when less than the authorised amount."""
 
 
 @runtime_checkable
@@ -112,3 +115,28 @@ def split_secrets(adapter: GatewayAdapter, config: dict[str, Any]) -> tuple[dict
     public = {k: v for k, v in config.items() if k not in secret_names}
     secret = {k: v for k, v in config.items() if k in secret_names}
     return public, secret
+
+
+@runtime_checkable
+class HoldsPayments(Protocol):
+    """Optional: the provider holds an authorised payment until we capture or release it (Octo two-stage).
+
+    `complete` captures such a payment and `cancel` releases it: the decision is recorded first, then sent with
+    `send_decision` outside any database transaction, then its outcome is recorded (design.md, provider calls).
+    """
+
+    def awaits_decision(self, status: TransactionStatus, details: Mapping[str, Any]) -> bool:
+        """The provider holds the money and nobody has decided yet."""
+        ...
+
+    def decide(self, tx: Transaction, capture: bool, amount: int | None) -> dict[str, Any]:
+        """Details recording our decision (empty: nothing is held); raises a DomainError when it cannot be made."""
+        ...
+
+    def decision_unsent(self, tx: Transaction) -> bool:
+        """A recorded decision the provider has not been told yet (e.g. the worker died before the call)."""
+        ...
+
+    async def send_decision(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
+        """Tell the provider; the answer says where the payment now stands."""
+        ...

@@ -11,11 +11,17 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared import tracing
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    # A fixed pool: overflow connections are closed on return, and opening one per request costs more than
+    # the request (TLS negotiation, authentication); waiting briefly for a pooled one is cheaper.
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False)
+    tracing.instrument_engine(engine)  # a no-op unless BILLING_TRACING is on
+    return engine
 
 
 def raw_dsn(url: str, database: str | None = None) -> str:
@@ -23,6 +29,11 @@ def raw_dsn(url: str, database: str | None = None) -> str:
     parsed = make_url(url).set(drivername="postgresql")
     if database is not None:
         parsed = parsed.set(database=database)
+    if "ssl" in parsed.query and "sslmode" not in parsed.query:
+        # SQLAlchemy's asyncpg dialect takes `?ssl=require`; asyncpg's own DSN parser reads `ssl` as a server
+        # setting (and fails), so managed PostgreSQL behind TLS needs the translation for LISTEN and migrations.
+        query = {k: v for k, v in parsed.query.items() if k != "ssl"}
+        parsed = parsed.set(query={**query, "sslmode": parsed.query["ssl"]})
     return parsed.render_as_string(hide_password=False)
 
 

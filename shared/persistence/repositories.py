@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
-from sqlalchemy import cast, func, literal, select
+from sqlalchemy import Boolean, ColumnElement, cast, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
@@ -48,7 +49,7 @@ class TransactionRepository:
             .where(
                 transactions.c.tenant_id == self._tenant_id,
                 transactions.c.account_id == account_id,
-                transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text))) == value,
+                *detail_equals(path, value),
             )
             .order_by(transactions.c.created_at.desc())
             .limit(1)
@@ -126,6 +127,26 @@ class AccountRepository:
         )
         rows = (await self._conn.execute(query)).mappings().all()
         return account_from_row(rows[0], self._cipher) if len(rows) == 1 else None
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def detail_equals(path: tuple[str, ...], value: str) -> list[ColumnElement[bool]]:
+    """`details` at `path` equals `value`, written so the partial lookup indexes (migration 0011) apply.
+
+    The planner matches an index only on the same literal expression, so plain keys are written inline;
+    they come from our code, never from a request, and anything else falls back to a bound path.
+    """
+    if path and all(_PLAIN_KEY.match(part) for part in path):
+        inline = path[0] if len(path) == 1 else "{" + ",".join(path) + "}"
+        operator = "->>" if len(path) == 1 else "#>>"
+        return [
+            literal_column(f"transactions.details ? '{path[0]}'", Boolean),
+            literal_column(f"(transactions.details {operator} '{inline}')", Text) == value,
+        ]
+    bound = cast(literal(list(path), ARRAY(Text)), ARRAY(Text))
+    return [transactions.c.details.op("#>>")(bound) == value]
 
 
 def account_from_row(row: Any, cipher: Cipher) -> GatewayAccount:

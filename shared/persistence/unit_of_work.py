@@ -11,7 +11,8 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.domain.events import DomainEvent
+from shared import metrics, tracing
+from shared.domain.events import DomainEvent, EventType
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
@@ -21,6 +22,16 @@ from shared.persistence.tables import audit_log, inbox, outbox, refunds, transac
 from shared.security.cipher import Cipher
 
 OUTBOX_CHANNEL = "billing_outbox"
+STATUS_REACHED = {
+    EventType.TRANSACTION_CREATED: "pending",
+    EventType.TRANSACTION_COMPLETED: "completed",
+    EventType.TRANSACTION_FAILED: "failed",
+    EventType.TRANSACTION_CANCELED: "canceled",
+    EventType.TRANSACTION_EXPIRED: "expired",
+    EventType.TRANSACTION_PARTIALLY_REFUNDED: "partially_refunded",
+    EventType.TRANSACTION_REFUNDED: "refunded",
+}
+"""The events that move a transaction to a status, for billing_payments_total (one count per move)."""
 
 
 class ConcurrentUpdate(Exception):
@@ -99,6 +110,7 @@ class UnitOfWork:
         await self._write_refunds()
         audit_rows: list[dict[str, Any]] = []
         outbox_rows: list[dict[str, Any]] = []
+        moves: list[tuple[str, str]] = []
         for tx in self._transactions:
             if not tx.changes:
                 continue
@@ -115,16 +127,17 @@ class UnitOfWork:
                         "request_id": request_id,
                     }
                 )
-                outbox_rows.append(
-                    {
-                        "event_id": change.event.id,
-                        "routing_key": change.event.type.value,
-                        "body": cloud_event(change.event, at or tx.updated_at),
-                    }
-                )
+                body = cloud_event(change.event, at or tx.updated_at)
+                tracing.stamp_event(body)
+                outbox_rows.append({"event_id": change.event.id, "routing_key": change.event.type.value, "body": body})
+                status = STATUS_REACHED.get(change.event.type)
+                if status is not None:
+                    moves.append((tx.gateway, status))
             tx.changes.clear()
         for event in self._events:
-            outbox_rows.append({"event_id": event.id, "routing_key": event.type.value, "body": cloud_event(event, at)})
+            body = cloud_event(event, at)
+            tracing.stamp_event(body)
+            outbox_rows.append({"event_id": event.id, "routing_key": event.type.value, "body": body})
         self._events.clear()
         if audit_rows:
             await conn.execute(insert(audit_log), audit_rows)
@@ -132,6 +145,8 @@ class UnitOfWork:
             await conn.execute(insert(outbox), outbox_rows)
             await conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await conn.commit()
+        for gateway, status in moves:
+            metrics.PAYMENTS.labels(gateway, status).inc()
 
     async def _write_transaction(self, tx: Transaction) -> None:
         values = mapping.transaction_values(tx)

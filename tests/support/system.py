@@ -38,7 +38,9 @@ def service_env(settings: Settings, port: int) -> dict[str, str]:
         "BILLING_RETRY_DELAY_MS": str(settings.retry_delay_ms),
         "BILLING_MAX_ATTEMPTS": str(settings.max_attempts),
         "BILLING_SCHEDULER_INTERVAL_S": str(settings.scheduler_interval_s),
-        "BILLING_DB_POOL_SIZE": "5",
+        "BILLING_DB_POOL_SIZE": "8",
+        "BILLING_METRICS_PORT_PROCESSOR": str(free_port()),
+        "BILLING_METRICS_PORT_REFUNDS": str(free_port()),
     }
 
 
@@ -52,6 +54,12 @@ class System:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def metrics_url(self, name: str) -> str:
+        """Where a service serves /metrics: the ingress on its own port, the workers on theirs."""
+        if name == "ingress":
+            return f"{self.base_url}/metrics"
+        return f"http://127.0.0.1:{self.env[f'BILLING_METRICS_PORT_{name.upper()}']}/metrics"
 
     def start(self, name: str) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it

@@ -154,3 +154,25 @@ def test_every_change_has_its_own_event_id() -> None:
     tx.settle_refund(refund, NOW)
     ids = [c.event.id for c in tx.changes]
     assert len(ids) == len(set(ids)) == 3
+
+
+def test_a_partial_capture_pays_only_what_was_captured() -> None:
+    tx = new(10_000)
+    tx.complete(NOW, {"rrn": "1"}, captured=7_000)
+    assert tx.status is TransactionStatus.COMPLETED and tx.amount == 7_000
+    assert tx.details["authorized_amount"] == 10_000
+    [_, completed] = tx.changes
+    assert completed.before is not None and completed.before["amount"] == 10_000
+    assert completed.event.data["amount"] == 7_000, "consumers book what was paid"
+    refund = tx.request_refund(refund_id=uuid.uuid4(), amount=None, reason=None, in_flight=0, at=NOW)
+    assert refund.amount == 7_000
+    tx.settle_refund(refund, NOW)
+    assert tx.view()["status"] == "refunded"
+
+
+@pytest.mark.parametrize("captured", [0, -1, 10_001])
+def test_a_capture_outside_the_authorised_amount_is_refused(captured: int) -> None:
+    tx = new(10_000)
+    with pytest.raises(InvalidAmount):
+        tx.complete(NOW, captured=captured)
+    assert tx.status is TransactionStatus.PENDING and tx.amount == 10_000

@@ -70,6 +70,7 @@ async def update_account(account_id: uuid.UUID, body: AccountPatch, ctx: Ctx, wh
         raise Problem(422, "invalid_gateway_config", str(exc)) from None
     if view is None:
         raise Problem(404, "account_not_found", f"no gateway account {account_id}")
+    ctx.accounts.clear()
     return account_json(view, adapter, ctx.settings.public_url)
 
 
@@ -81,4 +82,5 @@ async def remove_account(account_id: uuid.UUID, ctx: Ctx, who: Manager) -> Respo
         raise Problem(409, "account_in_use", str(exc)) from None
     if not removed:
         raise Problem(404, "account_not_found", f"no gateway account {account_id}")
+    ctx.accounts.clear()
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from shared.domain.errors import DomainError
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import rfc3339
-from shared.gateways.base import GatewayAccount
+from shared.gateways.base import HoldsPayments
 from shared.messages import (
     CancelTransactionMessage,
     CompleteTransactionMessage,
@@ -29,8 +29,6 @@ from shared.messages import (
 )
 from shared.persistence.idempotency import StoredAnswer, request_hash
 from shared.persistence.queries import DetailCondition, InvalidQuery, ListFilters, TenantReads
-from shared.persistence.repositories import account_from_row
-from shared.persistence.tables import gateway_accounts
 from shared.security.apikeys import Permission, Principal
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
@@ -50,30 +48,6 @@ async def _visible(ctx: Ingress, who: Principal, transaction_id: uuid.UUID) -> d
     return tx
 
 
-async def _account(ctx: Ingress, who: Principal, gateway: str, account_id: uuid.UUID | None) -> GatewayAccount:
-    from sqlalchemy import select
-
-    query = select(gateway_accounts).where(
-        gateway_accounts.c.tenant_id == who.tenant_id,
-        gateway_accounts.c.gateway == gateway,
-        gateway_accounts.c.deleted_at.is_(None),
-    )
-    if account_id is not None:
-        query = query.where(gateway_accounts.c.id == account_id)
-    async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(query.limit(2))).mappings().all()
-    if account_id is not None and not rows:
-        raise Problem(422, "unknown_account", f"no {gateway} gateway account {account_id} for this tenant")
-    if len(rows) != 1:
-        detail = (
-            f"this tenant has no {gateway} gateway account"
-            if not rows
-            else (f"this tenant has several {gateway} accounts: name one with account_id")
-        )
-        raise Problem(422, "account_required", detail)
-    return account_from_row(rows[0], ctx.cipher)
-
-
 @router.post("", status_code=202)
 async def create_transaction(
     body: CreateTransactionBody,
@@ -88,7 +62,7 @@ async def create_transaction(
         details = parse_details(body.gateway, body.details)
     except DomainError as exc:
         raise Problem(422, exc.code, str(exc)) from None
-    account = await _account(ctx, who, body.gateway, body.account_id)
+    account = await ctx.accounts.resolve(who.tenant_id, body.gateway, body.account_id)
     transaction_id = uuid.uuid4()
     now = utc_now()
     view = {
@@ -219,13 +193,21 @@ async def complete_transaction(
     body: CompleteBody | None = None,
 ) -> JSONResponse:
     tx = await _visible(ctx, who, transaction_id)
-    if not ctx.registry.get(tx["gateway"]).manual_completion:
+    adapter = ctx.registry.get(tx["gateway"])
+    # A payment the provider holds for our decision (Octo two-stage) is captured by `complete`.
+    status = TransactionStatus(tx["status"])
+    held = isinstance(adapter, HoldsPayments) and adapter.awaits_decision(status, tx["details"])
+    if not adapter.manual_completion and not held:
         raise Problem(409, "not_manual", f"{tx['gateway']} payments are completed by the gateway itself")
-    if tx["status"] != TransactionStatus.PENDING.value:
+    if status is not TransactionStatus.PENDING:
         raise Problem(409, "transition_not_allowed", f"a {tx['status']} transaction cannot be completed")
+    amount = body.amount if body else None
+    if amount is not None and (amount > tx["amount"] or (not held and amount != tx["amount"])):
+        limit = f"at most {tx['amount']}" if held else f"only the whole amount {tx['amount']}"
+        raise Problem(422, "invalid_amount", f"this payment can be completed for {limit}, not {amount}")
     command_id = f"complete:{transaction_id}"
     message = CompleteTransactionMessage(
-        command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id
+        command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id, amount=amount
     )
     await ctx.send("transaction.complete", message, command_id)
     return _accepted(transaction_id, "complete", command_id)

@@ -1,0 +1,115 @@
+"""Click's SHOP API: the ingress checks -8, -1 and -3 itself; the processor answers the rest by request-reply."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.ingress.context import Ingress, ingress
+from services.ingress.webhook_accounts import gateway_account
+from shared.broker.rpc import GatewayCall, RpcUnavailable
+from shared.gateways.base import GatewayAccount
+from shared.gateways.click.config import ClickConfig
+from shared.gateways.click.shop import (
+    REPLY_BY,
+    BadRequest,
+    ClickError,
+    Operation,
+    answer,
+    is_signed,
+    parse,
+    read_fields,
+    required_fields,
+)
+
+router = APIRouter(prefix="/webhooks/click", tags=["gateway webhooks"])
+Ctx = Annotated[Ingress, Depends(ingress)]
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+
+
+@router.post("/{account_id}/prepare")
+async def prepare(account_id: str, request: Request, ctx: Ctx) -> JSONResponse:
+    return await _handle(Operation.PREPARE, account_id, request, ctx)
+
+
+@router.post("/{account_id}/complete")
+async def complete(account_id: str, request: Request, ctx: Ctx) -> JSONResponse:
+    return await _handle(Operation.COMPLETE, account_id, request, ctx)
+
+
+async def _handle(operation: Operation, account_id: str, request: Request, ctx: Ingress) -> JSONResponse:
+    """Always HTTP 200 with Click's JSON: Click reads the `error` field, never the status line."""
+    raw = await request.body()
+    received: dict[str, str] = {}
+    try:
+        if len(raw) > MAX_BODY:
+            raise BadRequest("the body is too large")
+        received = read_fields(raw, request.headers.get("content-type", ""))
+        call = parse(operation, received)
+    except BadRequest as exc:
+        return _reply(operation, received, ClickError.BAD_REQUEST, f"{ClickError.BAD_REQUEST.note}: {exc}")
+    try:
+        account = await _click_account(ctx, account_id)
+    except (SQLAlchemyError, OSError):
+        log.exception("click: the account could not be read")
+        return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
+    if account is None:
+        # Never authenticated, so it cannot be told whether an order exists (-5): the request itself is wrong.
+        return _reply(operation, received, ClickError.BAD_REQUEST, f"{ClickError.BAD_REQUEST.note}: unknown account")
+    try:
+        config = ClickConfig.model_validate(account.config)
+    except ValidationError:
+        log.exception("click: the account's stored config is not a valid Click config", extra={"account": account_id})
+        return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
+    if call.service_id != config.service_id:
+        note = f"{ClickError.BAD_REQUEST.note}: service_id does not match this account"
+        return _reply(operation, received, ClickError.BAD_REQUEST, note)
+    if not is_signed(call, config.secret_key):
+        log.warning("click: sign check failed", extra={"account_id": account_id, "operation": operation.value})
+        return _reply(operation, received, ClickError.SIGN_CHECK_FAILED)
+    if call.action != operation.action:
+        return _reply(operation, received, ClickError.ACTION_NOT_FOUND)
+    return await _ask_processor(ctx, operation, account, received)
+
+
+async def _ask_processor(
+    ctx: Ingress, operation: Operation, account: GatewayAccount, received: dict[str, str]
+) -> JSONResponse:
+    timeout_s = ctx.settings.rpc_timeout_s
+    params: dict[str, Any] = {name: received[name] for name in required_fields(operation)}
+    params[REPLY_BY] = time.time() + timeout_s
+    request = GatewayCall(
+        gateway="click", tenant_id=account.tenant_id, account_id=account.id, operation=operation.value, params=params
+    )
+    try:
+        reply = await ctx.rpc.call(request, timeout_s)
+    except (RpcUnavailable, ValidationError, ValueError) as exc:
+        # -7 is the only code Click's list offers for "our side failed"; the request expires unprocessed.
+        log.warning("click: no answer from the processor", extra={"error": repr(exc)[:300]})
+        return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
+    if not reply.ok or not isinstance(reply.body, dict):
+        log.warning("click: the processor could not answer", extra={"error": (reply.error or "")[:300]})
+        return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
+    return JSONResponse(reply.body, status_code=200)
+
+
+async def _click_account(ctx: Ingress, account_id: str) -> GatewayAccount | None:
+    try:
+        wanted = uuid.UUID(account_id)
+    except ValueError:
+        return None
+    if str(wanted) != account_id.lower():
+        return None  # only the canonical form we print in webhook_urls
+    return await gateway_account(ctx, "click", wanted)
+
+
+def _reply(operation: Operation, received: dict[str, str], error: ClickError, note: str | None = None) -> JSONResponse:
+    return JSONResponse(answer(operation, received, error, note=note), status_code=200)

@@ -1,0 +1,79 @@
+"""Octo's notify callback: verified here, decided by the processor, answered in Octo's own JSON shape.
+
+Octo resends a notify until it gets HTTP 200, so only a verified notify the processor has recorded gets one;
+for `waiting_for_capture` the answer carries the capture decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from services.ingress.context import Ingress, ingress
+from services.ingress.webhook_accounts import gateway_account
+from shared.broker.rpc import GatewayCall, RpcUnavailable
+from shared.gateways.octo.notices import (
+    MalformedNotice,
+    NotifyError,
+    NotifyVerdict,
+    read_notice,
+    refusal,
+    render,
+)
+from shared.gateways.octo.signature import signature_valid
+from shared.gateways.octo.statuses import parse_status
+
+router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+NOTIFY = "notify"
+
+
+def _json(answer: tuple[int, bytes]) -> Response:
+    status, body = answer
+    return Response(body, status_code=status, media_type="application/json")
+
+
+@router.post("/octo/{account_id}")
+async def octo_notify(account_id: str, request: Request, ctx: Annotated[Ingress, Depends(ingress)]) -> Response:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _json(refusal(413, NotifyError.MALFORMED, "the body is too large"))
+    try:
+        account = await gateway_account(ctx, "octo", uuid.UUID(account_id))
+    except ValueError:
+        account = None
+    if account is None:
+        return _json(refusal(404, NotifyError.UNKNOWN_ACCOUNT, f"no Octo account {account_id[:64]}"))
+    try:
+        notice = read_notice(raw, request.headers.get("content-type"))
+    except MalformedNotice as exc:
+        return _json(refusal(400, NotifyError.MALFORMED, str(exc)))
+    unique_key = str(account.config["unique_key"])
+    if not signature_valid(unique_key, notice.octo_payment_UUID, notice.status, notice.signature):
+        log.warning("forged or mis-signed Octo notify", extra={"account_id": account_id})
+        return _json(refusal(401, NotifyError.INVALID_SIGNATURE, "signature does not match"))
+    if parse_status(notice.status) is None:
+        # Refused, not acknowledged: Octo keeps resending until this code knows the status.
+        return _json(refusal(422, NotifyError.UNKNOWN_STATUS, f"unknown status {notice.status[:50]!r}"))
+    call = GatewayCall(
+        gateway="octo",
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        operation=NOTIFY,
+        params=notice.model_dump(mode="json"),
+    )
+    try:
+        reply = await ctx.rpc.call(call, ctx.settings.rpc_timeout_s)
+        if not reply.ok:
+            raise RpcUnavailable(reply.error or "the processor could not record the notify")
+        verdict = NotifyVerdict.model_validate(reply.body)
+    except (RpcUnavailable, ValidationError) as exc:
+        log.warning("Octo notify not recorded; Octo will resend", extra={"error": str(exc)[:300]})
+        return _json(refusal(503, NotifyError.TRY_AGAIN, "not recorded yet; send it again"))
+    return _json(render(verdict))

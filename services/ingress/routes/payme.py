@@ -1,0 +1,94 @@
+"""Payme's Merchant API endpoint: JSON-RPC in, authenticated here, answered by the processor over request-reply."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from services.ingress.context import Ingress, ingress
+from services.ingress.webhook_accounts import gateway_account
+from shared.broker.rpc import GatewayCall, RpcUnavailable
+from shared.gateways.base import GatewayAccount
+from shared.gateways.payme.errors import Fault, PaymeError
+from shared.gateways.payme.protocol import (
+    JSON_UTF8,
+    PasswordParams,
+    RequestId,
+    RpcFailure,
+    authenticate,
+    failure,
+    parse_params,
+    parse_request,
+    success,
+)
+
+router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # Payme's calls are a few hundred bytes
+
+
+def _answer(body: dict[str, Any]) -> Response:
+    # Payme wants HTTP 200 for every answer, errors included, with this exact content type.
+    return Response(json.dumps(body, ensure_ascii=False).encode(), status_code=200, media_type=JSON_UTF8)
+
+
+def _refuse(request_id: RequestId, fault: Fault, data: Any = None) -> Response:
+    return _answer(failure(request_id, PaymeError(fault, data)))
+
+
+@router.post("/payme/{account_id}")
+async def payme_call(account_id: str, request: Request, ctx: Annotated[Ingress, Depends(ingress)]) -> Response:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _refuse(None, Fault.INVALID_REQUEST)
+    try:
+        rpc = parse_request(raw)
+    except RpcFailure as refused:
+        return _answer(failure(refused.request_id, refused.error))
+    account = await _account(ctx, account_id)
+    credential = None if account is None else authenticate(account.config, request.headers.get("Authorization"))
+    if account is None or credential is None:
+        return _refuse(rpc.id, Fault.UNAUTHORIZED)
+    try:
+        params = parse_params(rpc.method, rpc.params)
+    except PaymeError as error:
+        return _answer(failure(rpc.id, error))
+    if isinstance(params, PasswordParams):
+        params = params.model_copy(update={"credential": credential})
+    call = GatewayCall(
+        gateway="payme",
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        operation=rpc.method,
+        params=params.model_dump(mode="json", by_alias=True),
+    )
+    try:
+        reply = await ctx.rpc.call(call, ctx.settings.rpc_timeout_s)
+    except RpcUnavailable as exc:
+        log.warning("payme call unanswered", extra={"method": rpc.method, "error": str(exc)[:300]})
+        return _refuse(rpc.id, Fault.SYSTEM_ERROR)
+    body = reply.body if reply.ok and isinstance(reply.body, dict) else None
+    if body is None or ("result" not in body and "error" not in body):
+        log.warning("payme call failed in the processor", extra={"method": rpc.method, "error": reply.error})
+        return _refuse(rpc.id, Fault.SYSTEM_ERROR)
+    if "error" in body:
+        return _answer({"jsonrpc": "2.0", "id": rpc.id, "result": None, "error": body["error"]})
+    return _answer(success(rpc.id, body["result"]))
+
+
+@router.api_route("/payme/{account_id}", methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def payme_not_post(account_id: str) -> Response:
+    """Anything but POST is refused in Payme's own terms."""
+    return _refuse(None, Fault.NOT_POST)
+
+
+async def _account(ctx: Ingress, account_id: str) -> GatewayAccount | None:
+    try:
+        wanted = uuid.UUID(account_id)
+    except ValueError:
+        return None  # a malformed id names no account: the caller cannot authenticate to it
+    return await gateway_account(ctx, "payme", wanted)

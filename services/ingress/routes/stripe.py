@@ -1,0 +1,61 @@
+"""Stripe's webhook: verify the signature over the raw body, then hand the event to the processor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Annotated
+
+import stripe
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from services.ingress.context import Ingress, ingress
+from services.ingress.problems import Problem
+from services.ingress.webhook_accounts import gateway_account
+from shared.gateways.stripe.adapter import WEBHOOK_TOLERANCE_S
+from shared.gateways.stripe.facts import InvalidStripeObject, StripeEvent
+from shared.gateways.stripe.messages import EVENT_ROUTE, StripeEventMessage, event_command_id
+
+router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+SIGNATURE_HEADER = "Stripe-Signature"
+
+
+@router.post("/stripe/{account_id}")
+async def stripe_event(
+    account_id: uuid.UUID, request: Request, ctx: Annotated[Ingress, Depends(ingress)]
+) -> JSONResponse:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise Problem(413, "body_too_large", "the event body is too large")
+    account = await gateway_account(ctx, "stripe", account_id)
+    if account is None:
+        raise Problem(404, "account_not_found", f"no stripe account {account_id}")
+    try:
+        # The library's own verifier: HMAC-SHA256 of "<t>.<raw body>", any v1 signature, and the age limit.
+        stripe.WebhookSignature.verify_header(
+            raw, request.headers.get(SIGNATURE_HEADER), str(account.config["webhook_secret"]), WEBHOOK_TOLERANCE_S
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        raise Problem(400, "invalid_signature", f"{SIGNATURE_HEADER} does not verify this body") from None
+    try:
+        payload = json.loads(raw)
+        event = StripeEvent.parse(payload)
+    except json.JSONDecodeError:
+        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+    except InvalidStripeObject as exc:
+        raise Problem(400, "malformed_event", str(exc)) from None
+    command_id = event_command_id(account_id, event.id)
+    message = StripeEventMessage(
+        command_id=command_id,
+        tenant_id=account.tenant_id,
+        actor=f"gateway:stripe:{account_id}",
+        account_id=account_id,
+        event=payload,
+    )
+    await ctx.send(EVENT_ROUTE, message, command_id)  # 503 unless the broker confirmed it
+    log.info("stripe event accepted", extra={"event_id": event.id, "type": event.type})
+    return JSONResponse({"received": True, "id": event.id}, status_code=200)

@@ -1,0 +1,28 @@
+"""A Click merchant account: SHOP API credentials and where its Merchant API lives."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from shared.gateways.base import AccountConfig
+
+PRODUCTION_API = "https://api.click.uz/v2/merchant/"
+
+
+class ClickConfig(AccountConfig):
+    secret_fields = frozenset({"secret_key"})
+
+    service_id: int = Field(ge=1)
+    merchant_id: int = Field(ge=1)
+    merchant_user_id: int = Field(ge=1)
+    secret_key: str = Field(min_length=1, max_length=256)
+    api_base: str = PRODUCTION_API
+    return_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// or http://")
+        # Relative paths are joined onto the base: without the slash httpx would drop its last segment.
+        return value if value.endswith("/") else f"{value}/"

@@ -1,0 +1,20 @@
+"""The command the ingress publishes for each verified Stripe event (routing key `gateway.stripe.event`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shared.messages import CommandMessage
+
+EVENT_ROUTE = "gateway.stripe.event"
+
+
+class StripeEventMessage(CommandMessage):
+    account_id: uuid.UUID
+    event: dict[str, Any]
+    """The event exactly as Stripe signed it (verified by the ingress before publishing)."""
+
+
+def event_command_id(account_id: uuid.UUID, event_id: str) -> str:
+    return f"stripe:{account_id}:{event_id}"
