@@ -16,185 +16,39 @@ import collections
 import contextlib
 import json
 import os
-import platform
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import aio_pika
 import aiohttp
-import asyncpg
-import httpx
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from ceilings import Ceiling, measure_all, percentile
+from sandbox import (
+    CLIENT_KEEPALIVE_S,
+    Sandbox,
+    Session,
+    billing,
+    create_tenant,
+    log_tail,
+    machine,
+    run,
+    utc_stamp,
+    write_results,
+)
 
-PG_BASE = os.environ.get("BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-AMQP_BASE = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 PERMISSIONS = ("billing.view", "billing.create", "billing.refund", "billing.cancel")
 EVENTS_EXCHANGE = "billing.events"
 COMPLETED_KEY = "transaction.completed"
 EVENT_TIMEOUT_S = 30.0
-READY_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 50.0
-# Below uvicorn's 5 s keep-alive: the client drops an idle connection before the server closes it under a request.
-CLIENT_KEEPALIVE_S = 3.0
 TARGET_PER_S = 300.0
 AMOUNT = 150000
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-# ---------------------------------------------------------------- the sandbox: database, vhost, service
-
-
-@dataclass(frozen=True)
-class Sandbox:
-    """The names and addresses of this run's own database, vhost and service."""
-
-    run_id: str
-    port: int
-    log_path: Path
-
-    @property
-    def name(self) -> str:
-        """The database and vhost name of this run."""
-        return f"bench_{self.run_id}"
-
-    @property
-    def database_url(self) -> str:
-        """The service's SQLAlchemy URL."""
-        return f"{PG_BASE}/{self.name}"
-
-    @property
-    def dsn(self) -> str:
-        """The same database as a plain asyncpg DSN."""
-        return self.database_url.replace("+asyncpg", "")
-
-    @property
-    def amqp_url(self) -> str:
-        """The broker URL on this run's vhost."""
-        return f"{AMQP_BASE}/{self.name}"
-
-    @property
-    def base_url(self) -> str:
-        """Where the ingress listens."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        """The environment for every `billing` command of this run."""
-        return dict(
-            os.environ,
-            BILLING_DATABASE_URL=self.database_url,
-            BILLING_AMQP_URL=self.amqp_url,
-            BILLING_HTTP_HOST="127.0.0.1",
-            BILLING_HTTP_PORT=str(self.port),
-            BILLING_PUBLIC_URL=self.base_url,
-        )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def new_sandbox() -> Sandbox:
-    """Unique names for this run; the service log goes to a temp file that outlives the run."""
-    run_id = uuid.uuid4().hex[:8]
-    log_path = Path(tempfile.gettempdir()) / f"billing-bench-{run_id}.log"
-    return Sandbox(run_id=run_id, port=free_port(), log_path=log_path)
-
-
-def billing_bin() -> str:
-    """The `billing` console script next to this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "billing"
-    return str(beside) if beside.exists() else "billing"
-
-
-def rabbitmqctl(*args: str) -> None:
-    """Run one rabbitmqctl command, raising with its stderr on failure."""
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
-    if done.returncode:
-        raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[-300:]}")
-
-
-def add_vhost(sandbox: Sandbox) -> None:
-    """Create this run's vhost and let guest use it."""
-    rabbitmqctl("add_vhost", sandbox.name)
-    rabbitmqctl("set_permissions", "-p", sandbox.name, "guest", ".*", ".*", ".*")
-
-
-def delete_vhost(sandbox: Sandbox) -> None:
-    """Delete this run's vhost (and every queue in it)."""
-    with contextlib.suppress(RuntimeError, OSError, subprocess.SubprocessError):
-        rabbitmqctl("delete_vhost", sandbox.name)
-
-
-async def drop_database(sandbox: Sandbox) -> None:
-    """Drop this run's database, closing any connection still open on it."""
-    connection = await asyncpg.connect(sandbox.dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{sandbox.name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-def billing(sandbox: Sandbox, *args: str) -> dict[str, Any]:
-    """Run one `billing` command and return the JSON document it prints."""
-    done = subprocess.run([billing_bin(), *args], env=sandbox.env(), capture_output=True, text=True, timeout=120)
-    if done.returncode:
-        raise RuntimeError(f"billing {' '.join(args[:2])} exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    document: dict[str, Any] = json.loads(done.stdout) if done.stdout.strip() else {}
-    return document
-
-
-def start_service(sandbox: Sandbox) -> subprocess.Popen[bytes]:
-    """Start `billing up` in its own session, its output going to the log file."""
-    with sandbox.log_path.open("wb") as log:
-        return subprocess.Popen(
-            [billing_bin(), "up"],
-            env=sandbox.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def wait_ready(sandbox: Sandbox, service: subprocess.Popen[bytes]) -> None:
-    """Block until GET /health/ready answers 200; raise if the service exits or never gets ready."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise RuntimeError(f"`billing up` exited {service.returncode} before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(sandbox.base_url + "/health/ready", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"`billing up` not ready after {READY_TIMEOUT_S:.0f} s")
-
-
-def stop_service(service: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM the service's process group, SIGKILL it if it does not stop within 20 s."""
-    if service is None or service.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(service.pid, signal.SIGTERM)
-    try:
-        service.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(service.pid, signal.SIGKILL)
-        service.wait(5)
+# ---------------------------------------------------------------- provisioning
 
 
 @dataclass(frozen=True)
@@ -207,19 +61,11 @@ class Credentials:
 
 def provision(sandbox: Sandbox) -> Credentials:
     """A tenant, an API key and a cash account, through the CLI."""
-    tenant = billing(sandbox, "tenant", "create", "--name", f"bench-{sandbox.run_id}")
+    tenant_id = create_tenant(sandbox)
     permissions = [arg for permission in PERMISSIONS for arg in ("--permission", permission)]
-    key = billing(sandbox, "apikey", "create", "--tenant", tenant["id"], *permissions)
-    account = billing(sandbox, "gateway", "add", "--tenant", tenant["id"], "--gateway", "cash", "--config-json", "{}")
+    key = billing(sandbox, "apikey", "create", "--tenant", tenant_id, *permissions)
+    account = billing(sandbox, "gateway", "add", "--tenant", tenant_id, "--gateway", "cash", "--config-json", "{}")
     return Credentials(api_key=key["key"], account_id=account["id"])
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    """The last lines of the service log."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(cannot read {path}: {exc})"
 
 
 # ---------------------------------------------------------------- completed events
@@ -468,21 +314,13 @@ def results_document(result: LoadResult, ceilings: list[Ceiling], sandbox: Sandb
     """Everything measured, as one JSON document."""
     return {
         "timestamp": stamp,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "target_per_s": TARGET_PER_S,
         "target_met": result.per_second >= TARGET_PER_S,
         "payments": asdict(result),
         "ceilings": [ceiling.as_dict() | {"payments_ratio": share(result.per_second, ceiling)} for ceiling in ceilings],
         "service_log": str(sandbox.log_path),
     }
-
-
-def write_results(document: dict[str, Any], stamp: str) -> Path:
-    """Write the JSON document to bench/results/<timestamp>.json."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{stamp}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    return path
 
 
 def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> str:
@@ -518,70 +356,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    """Turn SIGTERM into SystemExit so the clean-up runs."""
-    raise SystemExit(143)
-
-
-def bring_up(sandbox: Sandbox) -> tuple[subprocess.Popen[bytes], Credentials]:
-    """Vhost, migrations, `billing up` until ready, then the tenant, key and cash account."""
-    add_vhost(sandbox)
-    billing(sandbox, "migrate")
-    service = start_service(sandbox)
-    print(f"billing up (pid {service.pid}) on {sandbox.base_url}, log {sandbox.log_path}", file=sys.stderr)
-    try:
-        wait_ready(sandbox, service)
-        return service, provision(sandbox)
-    except BaseException:
-        stop_service(service)
-        raise
-
-
-def tear_down(sandbox: Sandbox, service: subprocess.Popen[bytes] | None) -> None:
-    """Stop the service, drop the database and delete the vhost, whatever happened before."""
-    stop_service(service)
-    try:
-        asyncio.run(drop_database(sandbox))
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"could not drop database {sandbox.name}: {exc}", file=sys.stderr)
-    delete_vhost(sandbox)
-
-
 def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
     """Load, ceilings, report."""
-    service: subprocess.Popen[bytes] | None = None
-    try:
-        service, credentials = bring_up(sandbox)
+    with Session(sandbox) as session:
+        session.start()
+        credentials = provision(sandbox)
         print(f"load: {args.clients} clients, {args.warmup:.0f} s warm-up + {args.seconds:.0f} s", file=sys.stderr)
         result = summarise(asyncio.run(run_load(sandbox, credentials, args)), args)
-        stop_service(service)
+        session.stop()
         print_load(result)
         if result.errors or result.warmup_errors:
             print(f"\ntail of the service log ({sandbox.log_path}):\n{log_tail(sandbox.log_path)}")
         ceilings = asyncio.run(measure_all(sandbox.amqp_url, sandbox.dsn, args.ceiling_seconds))
         print_ceilings(result, ceilings)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = utc_stamp()
         path = write_results(results_document(result, ceilings, sandbox, stamp), stamp)
         print(f"\nresults written to {path}\n\n{markdown_table(result, ceilings, stamp)}")
-    except Exception:
-        print(f"\nthe benchmark failed; tail of the service log ({sandbox.log_path}):", file=sys.stderr)
-        print(log_tail(sandbox.log_path), file=sys.stderr)
-        raise
-    finally:
-        tear_down(sandbox, service)
 
 
 def main() -> int:
     """Run the benchmark once in its own sandbox."""
     args = parse_args()
-    signal.signal(signal.SIGTERM, on_sigterm)
-    sandbox = new_sandbox()
-    try:
-        benchmark(sandbox, args)
-    except KeyboardInterrupt:
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    return 0
+    return run(lambda sandbox: benchmark(sandbox, args))
 
 
 if __name__ == "__main__":

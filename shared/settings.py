@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, le=50)
     scheduler_interval_s: float = Field(default=5.0, gt=0)
     rpc_timeout_s: float = Field(default=5.0, gt=0)
+    nightly_reconciliation: bool = True
+    """Reconcile yesterday of every account with an API source after 02:00 UTC."""
     janitor_after_s: float = Field(default=30.0, gt=0)
     """How long a provider payment may stay pending untouched before the janitor asks the provider."""
     log_level: str = "INFO"

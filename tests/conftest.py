@@ -11,14 +11,16 @@ import shutil
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.persistence.database import create_database_if_missing, raw_dsn, upgrade
+from shared.persistence.database import create_database_if_missing, create_engine, raw_dsn, upgrade
+from shared.security.cipher import Cipher
 from shared.settings import Settings
 
 
@@ -130,3 +132,16 @@ def settings(database_url: str, amqp_url: str) -> Settings:
         scheduler_interval_s=0.5,
         db_pool_size=10,
     )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The session database, for tests that arrange or inspect rows directly."""
+    engine = create_engine(settings.database_url, pool_size=12)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def cipher(settings: Settings) -> Cipher:
+    return Cipher(settings.secret_key or "")

@@ -89,6 +89,8 @@ def serve(settings: Settings) -> None:
             access_log=False,
             timeout_keep_alive=65,  # longer than clients' idle pools, so a reused connection is not cut under them
             lifespan="on",
+            loop="uvloop",
+            http="httptools",
         )
     finally:
         tracing.shutdown()

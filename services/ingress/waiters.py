@@ -15,6 +15,15 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from shared.messages import EVENTS_EXCHANGE
 
 Predicate = Callable[[dict[str, Any]], bool]
+# A waiting create ends when the transaction exists, gets its provider link, or ends without either.
+WAITED_FOR = (
+    "transaction.created",
+    "transaction.updated",
+    "transaction.completed",
+    "transaction.failed",
+    "transaction.canceled",
+    "transaction.expired",
+)
 
 
 class Waiters:
@@ -26,7 +35,8 @@ class Waiters:
         await channel.set_qos(prefetch_count=500)
         exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, "transaction.*")
+        for key in WAITED_FOR:
+            await queue.bind(exchange, key)
         await queue.consume(self._on_event, no_ack=True)
 
     def expect(self, transaction_id: uuid.UUID, predicate: Predicate) -> asyncio.Future[dict[str, Any]]:
@@ -41,6 +51,9 @@ class Waiters:
             self._waiting.pop(str(transaction_id), None)
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
+        subject_header = (message.headers or {}).get("subject")
+        if subject_header is not None and str(subject_header) not in self._waiting:
+            return  # nobody here waits for it: skip parsing (every ingress sees every event)
         with contextlib.suppress(ValueError, KeyError, TypeError):
             event = json.loads(message.body)
             subject = event["subject"]

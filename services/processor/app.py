@@ -104,7 +104,8 @@ async def serve(settings: Settings) -> None:
         await processor.broker.start()
         background.append(asyncio.create_task(processor.relay.run(stopping)))
         background.append(asyncio.create_task(processor.scheduler.run(stopping)))
-        background.append(asyncio.create_task(processor.nightly.run(stopping)))
+        if settings.nightly_reconciliation:
+            background.append(asyncio.create_task(processor.nightly.run(stopping)))
 
     async def stop() -> None:
         await processor.broker.stop()

@@ -40,8 +40,6 @@ class TransactionHandlers:
     async def _open(self, uow: UnitOfWork, cmd: commands.CreateTransaction, adapter: GatewayAdapter) -> None:
         account = await self._account(uow, cmd.tenant_id, cmd.gateway, cmd.account_id)
         repo = uow.transactions(cmd.tenant_id)
-        if await repo.get(cmd.transaction_id, lock=False) is not None:
-            return  # the same transaction from another command id: never a second row
         now = self._clock()
         money = Money.positive(cmd.amount, cmd.currency)
         details = parse_details(cmd.gateway, cmd.details)  # upstream commands skip the ingress' checks
@@ -57,7 +55,7 @@ class TransactionHandlers:
             expires_at=_expiry(account, now),
             payment_url=adapter.payment_link(account, cmd.transaction_id, money, details),
         )
-        repo.add(tx)
+        repo.add(tx)  # an id taken by another command's transaction is skipped at commit: never a second row
         await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
 
     async def start_with_provider(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:

@@ -118,5 +118,5 @@ class OutboxRelay:
                     message_id=str(row["event_id"]),
                     mandatory=False,
                     content_type="application/cloudevents+json",
-                    headers={"tenantid": row["body"].get("tenantid", "")},
+                    headers={"tenantid": row["body"].get("tenantid", ""), "subject": row["body"].get("subject", "")},
                 )

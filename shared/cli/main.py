@@ -73,6 +73,13 @@ def _engine(config: Settings) -> Any:
     return create_engine(config.database_url, pool_size=2)
 
 
+def run_service(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a worker on uvloop: asyncpg and aio-pika spend most of their time in the event loop's I/O."""
+    import uvloop
+
+    uvloop.run(coro)
+
+
 def _uuid(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -132,7 +139,7 @@ def processor() -> None:
 
     config = settings()
     _logging("processor", config)
-    asyncio.run(serve(config))
+    run_service(serve(config))
 
 
 @app.command()
@@ -142,7 +149,7 @@ def refunds() -> None:
 
     config = settings()
     _logging("refunds", config)
-    asyncio.run(serve(config))
+    run_service(serve(config))
 
 
 @app.command()

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Any
-
-from shared.domain.money import Money
-from shared.domain.refund import Refund
-from shared.domain.transaction import Transaction
-from shared.gateways.base import AccountConfig, GatewayAccount, PaymentStart, ProviderStatus, RefundOutcome
+from shared.gateways.base import AccountConfig
+from shared.gateways.manual import ManualGateway
 
 
 class CashConfig(AccountConfig):
     pass
 
 
-class CashAdapter:
+class CashAdapter(ManualGateway):
     name = "cash"
     config_model: type[AccountConfig] = CashConfig
-    manual_completion = True
-    starts_with_provider_call = False
-    polls_provider = False
-
-    def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]:
-        return {}
-
-    def payment_link(
-        self, account: GatewayAccount, transaction_id: uuid.UUID, money: Money, details: dict[str, Any]
-    ) -> str | None:
-        return None
-
-    async def start_payment(self, account: GatewayAccount, tx: Transaction) -> PaymentStart:
-        return PaymentStart()
-
-    async def refund(self, account: GatewayAccount, tx: Transaction, refund: Refund) -> RefundOutcome:
-        return RefundOutcome(succeeded=True)
-
-    async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
-        return ProviderStatus(status=tx.status)
-
-    def on_expiry(self, tx: Transaction, at: datetime) -> dict[str, Any]:
-        return {}
 
 
 ADAPTER = CashAdapter()

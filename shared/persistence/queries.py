@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
@@ -45,6 +45,13 @@ class DetailCondition:
     value: Any
 
 
+_VISIBLE_ONE = select(transactions).where(
+    transactions.c.tenant_id == bindparam("tenant"),
+    transactions.c.id == bindparam("id"),
+    transactions.c.deleted_at.is_(None),
+)
+
+
 class TenantReads:
     def __init__(self, engine: AsyncEngine, tenant_id: uuid.UUID) -> None:
         self._engine = engine
@@ -54,9 +61,9 @@ class TenantReads:
         return and_(transactions.c.tenant_id == self._tenant_id, transactions.c.deleted_at.is_(None))
 
     async def get(self, transaction_id: uuid.UUID) -> dict[str, Any] | None:
-        query = select(transactions).where(self._visible(), transactions.c.id == transaction_id)
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+            found = await conn.execute(_VISIBLE_ONE, {"tenant": self._tenant_id, "id": transaction_id})
+            row = found.mappings().first()
         return None if row is None else mapping.transaction_from_row(row).view()
 
     async def page(

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, cast, func, literal, literal_column, select
+from sqlalchemy import Boolean, ColumnElement, bindparam, cast, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
@@ -19,6 +19,15 @@ from shared.persistence import mapping
 from shared.persistence.tables import gateway_accounts, refunds, transactions
 from shared.security.cipher import Cipher
 
+# Built once, so SQLAlchemy reuses their compiled form on the hot path.
+_TX = select(transactions).where(transactions.c.tenant_id == bindparam("tenant"), transactions.c.id == bindparam("id"))
+_TX_FOR_UPDATE = _TX.with_for_update()
+_ACCOUNT = select(gateway_accounts).where(
+    gateway_accounts.c.tenant_id == bindparam("tenant"),
+    gateway_accounts.c.id == bindparam("id"),
+    gateway_accounts.c.deleted_at.is_(None),
+)
+
 
 class TransactionRepository:
     def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, seen: list[Transaction]) -> None:
@@ -28,12 +37,8 @@ class TransactionRepository:
 
     async def get(self, transaction_id: uuid.UUID, *, lock: bool = True) -> Transaction | None:
         """Load one transaction of this tenant (deleted ones too: a gateway may still call about them)."""
-        query = select(transactions).where(
-            transactions.c.tenant_id == self._tenant_id, transactions.c.id == transaction_id
-        )
-        if lock:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+        query = _TX_FOR_UPDATE if lock else _TX
+        row = (await self._conn.execute(query, {"tenant": self._tenant_id, "id": transaction_id})).mappings().first()
         if row is None:
             return None
         tx = mapping.transaction_from_row(row)
@@ -106,12 +111,7 @@ class AccountRepository:
         self._cipher = cipher
 
     async def get(self, account_id: uuid.UUID) -> GatewayAccount | None:
-        query = select(gateway_accounts).where(
-            gateway_accounts.c.tenant_id == self._tenant_id,
-            gateway_accounts.c.id == account_id,
-            gateway_accounts.c.deleted_at.is_(None),
-        )
-        row = (await self._conn.execute(query)).mappings().first()
+        row = (await self._conn.execute(_ACCOUNT, {"tenant": self._tenant_id, "id": account_id})).mappings().first()
         return None if row is None else account_from_row(row, self._cipher)
 
     async def only_one_for(self, gateway: str) -> GatewayAccount | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,6 +22,24 @@ from shared.persistence.tables import audit_log, inbox, outbox, refunds, transac
 from shared.security.cipher import Cipher
 
 OUTBOX_CHANNEL = "billing_outbox"
+
+# Built once: SQLAlchemy then reuses their compiled form, which matters at hundreds of messages a second.
+CLAIM = (
+    pg_insert(inbox)
+    .values(consumer=bindparam("consumer"), message_id=bindparam("message_id"))
+    .on_conflict_do_nothing()
+    .returning(inbox.c.message_id)
+)
+INSERT_TRANSACTION = (
+    pg_insert(transactions).on_conflict_do_nothing(index_elements=[transactions.c.id]).returning(transactions.c.id)
+)
+UPDATE_TRANSACTION = (
+    update(transactions)
+    .where(transactions.c.id == bindparam("key_id"), transactions.c.version == bindparam("key_version"))
+    .returning(transactions.c.id)
+)
+INSERT_AUDIT = insert(audit_log)
+INSERT_OUTBOX = insert(outbox)
 STATUS_REACHED = {
     EventType.TRANSACTION_CREATED: "pending",
     EventType.TRANSACTION_COMPLETED: "completed",
@@ -84,13 +102,8 @@ class UnitOfWork:
 
     async def claim(self, consumer: str, message_id: str) -> bool:
         """Record a message as processed; False when it already was (a duplicate delivery)."""
-        statement = (
-            pg_insert(inbox)
-            .values(consumer=consumer, message_id=message_id)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.message_id)
-        )
-        return (await self.conn.execute(statement)).first() is not None
+        claimed = await self.conn.execute(CLAIM, {"consumer": consumer, "message_id": message_id})
+        return claimed.first() is not None
 
     async def log_webhook(
         self, *, tenant_id: uuid.UUID, account_id: uuid.UUID, gateway: str, message_id: str, payload: Any
@@ -114,7 +127,9 @@ class UnitOfWork:
         for tx in self._transactions:
             if not tx.changes:
                 continue
-            await self._write_transaction(tx)
+            if not await self._write_transaction(tx):
+                tx.changes.clear()  # the row was there already (a resend under another command id)
+                continue
             for change in tx.changes:
                 audit_rows.append(
                     {
@@ -140,28 +155,29 @@ class UnitOfWork:
             outbox_rows.append({"event_id": event.id, "routing_key": event.type.value, "body": body})
         self._events.clear()
         if audit_rows:
-            await conn.execute(insert(audit_log), audit_rows)
+            await conn.execute(INSERT_AUDIT, audit_rows)
         if outbox_rows:
-            await conn.execute(insert(outbox), outbox_rows)
-            await conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+            await conn.execute(INSERT_OUTBOX, outbox_rows)  # its trigger NOTIFYs the relay at commit
         await conn.commit()
         for gateway, status in moves:
             metrics.PAYMENTS.labels(gateway, status).inc()
 
-    async def _write_transaction(self, tx: Transaction) -> None:
+    async def _write_transaction(self, tx: Transaction) -> bool:
+        """Insert a new aggregate or update a loaded one; False when a new one's id is already taken."""
         values = mapping.transaction_values(tx)
         if tx.version == 0 and tx.changes and tx.changes[0].action == "create":
-            await self.conn.execute(insert(transactions).values(**values, version=1))
+            inserted = await self.conn.execute(INSERT_TRANSACTION, {**values, "version": 1})
+            if inserted.first() is None:
+                return False
             tx.version = 1
-            return
-        result = await self.conn.execute(
-            update(transactions)
-            .where(transactions.c.id == tx.id, transactions.c.version == tx.version)
-            .values(**values, version=tx.version + 1)
+            return True
+        updated = await self.conn.execute(
+            UPDATE_TRANSACTION, {**values, "version": tx.version + 1, "key_id": tx.id, "key_version": tx.version}
         )
-        if result.rowcount != 1:
+        if updated.first() is None:
             raise ConcurrentUpdate(f"transaction {tx.id} changed concurrently")
         tx.version += 1
+        return True
 
     async def _write_refunds(self) -> None:
         for refund in self._refunds:

@@ -166,13 +166,14 @@ class Reconciler:
     async def _resolve(self, run_id: uuid.UUID, account: GatewayAccount) -> None:
         """Give every staged record our transaction id, found by the gateway's id or our reference there."""
         adapter = self._registry.get(account.gateway)
-        gateway_paths, merchant_paths = (
+        # One path each, a tuple of keys into details (nested for e.g. Payme's account field); () for none.
+        gateway_path, merchant_path = (
             adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
         )
         staged = reconciliation_records.c
         async with self._engine.begin() as conn:
-            for column, paths in ((staged.reference, gateway_paths), (staged.merchant_reference, merchant_paths)):
-                for path in paths:
+            for column, path in ((staged.reference, gateway_path), (staged.merchant_reference, merchant_path)):
+                if path:
                     in_details = transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text)))
                     await conn.execute(
                         update(reconciliation_records)

@@ -8,7 +8,6 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.persistence.database import create_engine
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 from tests.support.events import EventLog
@@ -23,18 +22,6 @@ def system(settings: Settings) -> Iterator[System]:
     running.start_all()
     yield running
     running.stop_all()
-
-
-@pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings.database_url, pool_size=5)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def cipher(settings: Settings) -> Cipher:
-    return Cipher(settings.secret_key or "")
 
 
 @pytest.fixture(scope="session")

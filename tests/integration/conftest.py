@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import declare
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.database import create_engine
 from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
 from shared.settings import Settings
@@ -21,18 +20,6 @@ from tests.conftest import Servers, drop_vhost, new_vhost
 from tests.support.world import TenantWorld, make_tenant
 
 UowFactory = Callable[[], UnitOfWork]
-
-
-@pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings.database_url, pool_size=12)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def cipher(settings: Settings) -> Cipher:
-    return Cipher(settings.secret_key or "")
 
 
 @pytest.fixture(scope="session")

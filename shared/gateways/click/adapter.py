@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from shared.domain.money import Money
+from shared.domain.reconciliation import ProviderRecord
 from shared.domain.refund import Refund
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
@@ -23,6 +24,7 @@ from shared.gateways.base import (
 from shared.gateways.click.config import ClickConfig
 from shared.gateways.click.merchant_api import MerchantAnswer, MerchantApi
 from shared.gateways.click.rules import CLICK_CURRENCY
+from shared.reconciliation.sources import Ledger, Period
 
 PAY_URL = "https://my.click.uz/services/pay"
 PAYMENT_SUCCESSFUL = 2
@@ -137,3 +139,16 @@ class ClickAdapter:
 
     def on_expiry(self, tx: Transaction, at: datetime) -> dict[str, Any]:
         return {}
+
+    def reconciliation_records(
+        self, account: GatewayAccount, period: Period, ledger: Ledger
+    ) -> AsyncIterator[ProviderRecord]:
+        """The Merchant API payment status for each of our payments of the period that reached Click."""
+        from shared.gateways.click import reconciliation  # it builds on this module's helpers
+
+        return reconciliation.records(ledger, self._api(config_of(account)).payment_status)
+
+    def reference_paths(self, account: GatewayAccount) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        from shared.gateways.click import reconciliation
+
+        return reconciliation.REFERENCE_PATHS

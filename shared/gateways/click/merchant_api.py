@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -33,6 +34,8 @@ class MerchantAnswer:
     error_note: str
     payment_id: int | None = None
     payment_status: int | None = None
+    amount: Decimal | None = None
+    """The payment's amount in sum, when Click's status answer carries one (read exactly, never as a float)."""
 
 
 class _Transient(Exception):
@@ -105,7 +108,7 @@ class MerchantApi:
 
 def _answer(response: httpx.Response) -> MerchantAnswer:
     try:
-        body: Any = response.json()
+        body: Any = response.json(parse_float=Decimal)
     except ValueError:
         raise ProviderUnavailable(f"Click answered HTTP {response.status_code} without JSON") from None
     error_code = _integer(body.get("error_code")) if isinstance(body, dict) else None
@@ -116,7 +119,19 @@ def _answer(response: httpx.Response) -> MerchantAnswer:
         error_note=str(body.get("error_note") or ""),
         payment_id=_integer(body.get("payment_id")),
         payment_status=_integer(body.get("payment_status")),
+        amount=_sum(body.get("amount")),
     )
+
+
+def _sum(value: Any) -> Decimal | None:
+    """A sum as Click writes it (`15000.00`, a number or a string); None when absent or not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def _integer(value: Any) -> int | None:

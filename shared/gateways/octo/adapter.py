@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from shared.domain.money import Money
+from shared.domain.reconciliation import ProviderRecord
 from shared.domain.refund import Refund
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
@@ -23,7 +25,7 @@ from shared.gateways.base import (
     ProviderUnavailable,
     RefundOutcome,
 )
-from shared.gateways.octo import decisions
+from shared.gateways.octo import decisions, reconciliation
 from shared.gateways.octo.client import TIMEOUT, OctoClient, unreadable
 from shared.gateways.octo.config import OctoConfig
 from shared.gateways.octo.payloads import (
@@ -38,6 +40,9 @@ from shared.gateways.octo.payloads import (
     refund_request,
 )
 from shared.gateways.octo.statuses import parse_status, to_transaction_status
+from shared.reconciliation.sources import Ledger, Period
+
+log = logging.getLogger(__name__)
 
 
 class OctoAdapter:
@@ -140,9 +145,45 @@ class OctoAdapter:
         details = {"status": status.value, decisions.ACCEPT_OUTCOME: decisions.SENT}
         return ProviderStatus(to_transaction_status(status), details, captured=final)
 
+    def reconciliation_records(
+        self, account: GatewayAccount, period: Period, ledger: Ledger
+    ) -> AsyncIterator[ProviderRecord]:
+        """Octo's status check for each of our payments of the period (Octo has no statement call)."""
+        config = OctoConfig.model_validate(account.config)
+
+        async def status_check(tx: Transaction) -> OctoPayment | None:
+            return await self._known_payment(account, config, tx)
+
+        return reconciliation.records(ledger, status_check)
+
+    def reference_paths(self, account: GatewayAccount) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return reconciliation.REFERENCE_PATHS
+
     async def _prepare(self, account: GatewayAccount, config: OctoConfig, tx: Transaction) -> OctoPayment:
+        answer = await self._prepare_answer(account, config, tx)
+        return self._payment_of(answer, tx)
+
+    async def _known_payment(self, account: GatewayAccount, config: OctoConfig, tx: Transaction) -> OctoPayment | None:
+        """The status check for reconciliation: Octo's error answer means it will not show (does not know) the payment.
+
+        HTTP failures are not answers about the payment: they raise, and the run fails rather than report wrongly.
+        """
+        answer = await self._prepare_answer(account, config, tx)
+        try:
+            raise_for_error(answer)
+        except ProviderRejected as exc:
+            log.warning("Octo refused the status of a payment", extra={"transaction_id": str(tx.id), "error": str(exc)})
+            return None
+        except MalformedAnswer as exc:
+            raise unreadable("/prepare_payment", exc) from exc
+        return self._payment_of(answer, tx)
+
+    async def _prepare_answer(self, account: GatewayAccount, config: OctoConfig, tx: Transaction) -> Mapping[str, Any]:
         body = payment_request(config, tx, self._notify_url(account, config))
-        answer = await self._client(config).post("/prepare_payment", body)
+        return await self._client(config).post("/prepare_payment", body)
+
+    @staticmethod
+    def _payment_of(answer: Mapping[str, Any], tx: Transaction) -> OctoPayment:
         try:
             payment = parse_payment(answer)
         except MalformedAnswer as exc:

@@ -123,6 +123,7 @@ class OctoPayment:
     pay_url: str | None
     total_sum: str | None
     refunded_sum: str | None
+    currency: str | None = None  # not in every answer; kept out of details (the transaction has its currency)
 
     def details(self) -> dict[str, Any]:
         """The facts we keep in the transaction's details."""
@@ -150,6 +151,7 @@ def parse_payment(answer: Mapping[str, Any]) -> OctoPayment:
         pay_url=_text(data.get("octo_pay_url")),
         total_sum=sum_text(data.get("total_sum")),
         refunded_sum=sum_text(data.get("refunded_sum")),
+        currency=_currency(data.get("currency")),
     )
 
 
@@ -162,6 +164,10 @@ def sum_text(value: object) -> str | None:
     except ArithmeticError:
         return None
     return format(number, "f") if number.is_finite() else None
+
+
+def _currency(value: object) -> str | None:
+    return (value.strip().upper() or None) if isinstance(value, str) else None
 
 
 def _text(value: object) -> str | None:

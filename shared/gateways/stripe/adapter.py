@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import stripe
 
 from shared.domain.money import Money
+from shared.domain.reconciliation import ProviderRecord
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.gateways.base import (
@@ -24,12 +25,13 @@ from shared.gateways.base import (
 )
 from shared.gateways.stripe.amounts import AmountNotAccepted, to_stripe
 from shared.gateways.stripe.checkout import InvalidCheckout, checkout_params
-from shared.gateways.stripe.client import StripeCalls
+from shared.gateways.stripe.client import StripeCalls, bound
 from shared.gateways.stripe.config import StripeConfig
 from shared.gateways.stripe.facts import RefundFacts, SessionFacts, payment_of_invoice
+from shared.gateways.stripe.reconciliation import PAGE_SIZE, REFERENCE_PATHS, StripeStatement
+from shared.reconciliation.sources import Ledger, Period
 
 WEBHOOK_TOLERANCE_S = 300
-T = TypeVar("T")
 
 
 class StripeAdapter:
@@ -39,8 +41,9 @@ class StripeAdapter:
     starts_with_provider_call = True
     polls_provider = True
 
-    def __init__(self, calls: StripeCalls | None = None) -> None:
+    def __init__(self, calls: StripeCalls | None = None, page_size: int = PAGE_SIZE) -> None:
         self._calls = calls or StripeCalls()
+        self._statement = StripeStatement(self._calls, page_size)
 
     def webhook_paths(self, account_id: uuid.UUID) -> dict[str, str]:
         return {"events": f"/webhooks/stripe/{account_id}"}
@@ -110,6 +113,15 @@ class StripeAdapter:
     def on_expiry(self, tx: Transaction, at: datetime) -> dict[str, Any]:
         return {}
 
+    def reconciliation_records(
+        self, account: GatewayAccount, period: Period, ledger: Ledger
+    ) -> AsyncIterator[ProviderRecord]:
+        """The account's Checkout Sessions of the period (and our renewals' invoices), paged, as our records."""
+        return self._statement.records(account, period, ledger)
+
+    def reference_paths(self, account: GatewayAccount) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return REFERENCE_PATHS
+
     async def charge_refunds(self, account: GatewayAccount, charge_id: str) -> list[RefundFacts]:
         """Every refund of a charge (a `charge.refunded` payload no longer lists them)."""
         client = await self._calls.client(account)
@@ -119,7 +131,7 @@ class StripeAdapter:
             params: dict[str, Any] = {"charge": charge_id, "limit": 100}
             if after:
                 params["starting_after"] = after
-            page = await self._calls.call("the refund list", _bound(client.v1.refunds.list_async, params))
+            page = await self._calls.call("the refund list", bound(client.v1.refunds.list_async, params))
             found.extend(RefundFacts.of(r.to_dict()) for r in page.data)
             if not page.has_more or not page.data:
                 return found
@@ -177,8 +189,3 @@ def refund_outcome(facts: RefundFacts) -> RefundOutcome:
             )
         case _:
             raise ProviderUnavailable(f"Stripe refund {facts.refund_id} is still {facts.status}; asking again later")
-
-
-def _bound(method: Callable[..., Awaitable[T]], params: dict[str, Any]) -> Callable[[], Awaitable[T]]:
-    """A call with its parameters fixed now (a lambda in a loop would see the loop's last ones)."""
-    return lambda: method(params=cast(Any, params))

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import stripe
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -93,3 +93,8 @@ class StripeCalls:
             log.warning("stripe call failed", extra={"call": what, "status": exc.http_status, "code": exc.code})
             raise translate(exc, what) from exc
         raise AssertionError("tenacity ends by returning or raising")  # pragma: no cover
+
+
+def bound(method: Callable[..., Awaitable[T]], params: dict[str, Any]) -> Callable[[], Awaitable[T]]:
+    """A call with its parameters fixed now (a lambda in a loop would see the loop's last ones)."""
+    return lambda: method(params=cast(Any, params))

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -36,6 +37,7 @@ class Received:
 class _Payment:
     status: int
     reversible: bool = True
+    amount: Decimal | None = None
 
 
 @dataclass
@@ -75,7 +77,7 @@ class ClickMerchantFake:
 
             def _answer(self, status: int, body: dict[str, Any], stall_s: float = 0.0) -> None:
                 time.sleep(stall_s)  # outside the lock: a stalled answer must not hold up the others
-                raw = json.dumps(body).encode()
+                raw = _encode(body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
@@ -93,9 +95,12 @@ class ClickMerchantFake:
             self._server.shutdown()
             self._server.server_close()
 
-    def add_payment(self, payment_id: int, status: int = SUCCESSFUL, reversible: bool = True) -> None:
+    def add_payment(
+        self, payment_id: int, status: int = SUCCESSFUL, reversible: bool = True, amount: Decimal | None = None
+    ) -> None:
+        """A payment Click knows; with `amount` (in sum) its status answer carries the amount too."""
         with self._lock:
-            self._payments[payment_id] = _Payment(status, reversible)
+            self._payments[payment_id] = _Payment(status, reversible, amount)
 
     def payment_status(self, payment_id: int) -> int | None:
         with self._lock:
@@ -141,7 +146,15 @@ class ClickMerchantFake:
             return {"error_code": PAYMENT_NOT_FOUND, "error_note": "Payment not found"}
         if operation == "status":
             note = "Success" if payment.status >= 0 else "Payment reversed"
-            return {"error_code": 0, "error_note": note, "payment_id": payment_id, "payment_status": payment.status}
+            answer: dict[str, Any] = {
+                "error_code": 0,
+                "error_note": note,
+                "payment_id": payment_id,
+                "payment_status": payment.status,
+            }
+            if payment.amount is not None:
+                answer["amount"] = payment.amount
+            return answer
         if payment.status != SUCCESSFUL or not payment.reversible:
             return {"error_code": NOT_REVERSIBLE, "error_note": "Payment cannot be reversed"}
         payment.status = REVERSED
@@ -156,3 +169,11 @@ class ClickMerchantFake:
         expected = hashlib.sha1(f"{timestamp}{self.secret_key}".encode()).hexdigest()
         fresh = abs(time.time() - int(timestamp)) <= AUTH_WINDOW_S
         return user == str(self.merchant_user_id) and hmac.compare_digest(digest, expected) and fresh
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    """JSON with Decimal sums written as exact numbers (`15000.00`), the way Click writes amounts."""
+    fields = (
+        f"{json.dumps(k)}: {format(v, 'f') if isinstance(v, Decimal) else json.dumps(v)}" for k, v in body.items()
+    )
+    return ("{" + ", ".join(fields) + "}").encode()

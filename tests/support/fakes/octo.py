@@ -63,6 +63,7 @@ class FakeOcto:
         self._lock = threading.Lock()
         self._failures: tuple[int, int] = (0, 503)
         self._prepare_delay_s = 0.0
+        self._lost: set[str] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -113,6 +114,23 @@ class FakeOcto:
             payment = self.payments[shop_transaction_id]
             payment.status = status
             return payment
+
+    def set_sums(
+        self, shop_transaction_id: str, total_sum: Decimal | None = None, refunded_sum: Decimal | None = None
+    ) -> Payment:
+        """What Octo's books say the payment took and gave back (e.g. a refund made in Octo's cabinet)."""
+        with self._lock:
+            payment = self.payments[shop_transaction_id]
+            if total_sum is not None:
+                payment.total_sum = total_sum
+            if refunded_sum is not None:
+                payment.refunded_sum = refunded_sum
+            return payment
+
+    def lose(self, shop_transaction_id: str) -> None:
+        """Octo no longer shows this payment: prepare_payment with its ids is refused (error 4)."""
+        with self._lock:
+            self._lost.add(shop_transaction_id)
 
     def sign(self, payment_uuid: str, status: str) -> str:
         return hashlib.sha1((self.unique_key + payment_uuid + status).encode()).hexdigest().upper()
@@ -184,6 +202,8 @@ class FakeOcto:
 
     def _prepare(self, body: dict[str, Any]) -> dict[str, Any]:
         shop_transaction_id = str(body["shop_transaction_id"])
+        if shop_transaction_id in self._lost:
+            return {"error": 4, "errMessage": "payment not found"}
         existing = self.payments.get(shop_transaction_id)
         if existing is not None:
             return self._wrap(existing)  # Octo: the same ids return the same payment

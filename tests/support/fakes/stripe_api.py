@@ -4,7 +4,8 @@ Form-encoded requests like Stripe's, idempotent by `Idempotency-Key` (the same k
 same key with other parameters is an `idempotency_error`), errors in Stripe's JSON shape. It records every request,
 can answer 503 for the next calls (before or after doing the work), can hold a new session's answer back, and does
 what a customer or the Dashboard would do (pay, expire, renew, refund) so tests get Stripe-shaped objects for the
-events they send.
+events they send. Lists page like Stripe's: newest first, `created` filters, `limit` (at most `page_size`, a knob
+standing for Stripe's 100), `starting_after` an id of the previous page, `has_more`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 INT_PARAMS = frozenset({"unit_amount", "quantity", "amount", "trial_period_days", "expires_at", "limit"})
+STRIPE_MAX_LIMIT = 100
 
 
 @dataclass
@@ -81,6 +83,7 @@ class FakeStripe:
         self.prices: dict[str, tuple[int, str]] = {}
         self.refund_status = "succeeded"
         self.refund_failure_reason: str | None = None
+        self.page_size = STRIPE_MAX_LIMIT
         self._failures: list[tuple[int, bool]] = []
         self._replays: dict[tuple[str, str], tuple[dict[str, Any], int, dict[str, Any]]] = {}
         self._hold: threading.Event | None = None
@@ -136,7 +139,9 @@ class FakeStripe:
             session["customer_details"] = {"email": session["customer_email"] or email}
             charged = 0 if payment_status == "no_payment_required" else session["amount_total"]
             if session["mode"] == "payment":
-                session["payment_intent"] = self._payment_intent(charged, session["currency"])
+                intent_status = "processing" if payment_status == "unpaid" else "succeeded"
+                meta = params.get("payment_intent_data", {}).get("metadata", {})
+                session["payment_intent"] = self._payment_intent(charged, session["currency"], intent_status, meta)
             else:
                 sub = self._subscription(session, params)
                 session["subscription"] = sub["id"]
@@ -145,10 +150,26 @@ class FakeStripe:
             return copy.deepcopy(session)
 
     def settle_async(self, session_id: str, paid: bool) -> dict[str, Any]:
+        """An asynchronous payment succeeds, or fails (its PaymentIntent then waits for another payment method)."""
         with self._lock:
             session = self.sessions[session_id]
             session["payment_status"] = "paid" if paid else "unpaid"
+            if session["payment_intent"] in self.payment_intents:
+                status = "succeeded" if paid else "requires_payment_method"
+                self.payment_intents[session["payment_intent"]]["status"] = status
             return copy.deepcopy(session)
+
+    def add_session(
+        self, amount: int, currency: str = "usd", *, paid: bool = True, created: int | None = None
+    ) -> dict[str, Any]:
+        """A session made elsewhere (another integration, a payment link): none of our ids in it."""
+        line = {"price_data": {"currency": currency, "unit_amount": amount, "product_data": {"name": "x"}}}
+        params = {"mode": "payment", "success_url": "https://elsewhere.example/ok", "line_items": [line]}
+        with self._lock:
+            session = self._create_session(params)
+            if created is not None:
+                self.sessions[session["id"]]["created"] = created
+            return self.pay(session["id"]) if paid else copy.deepcopy(self.sessions[session["id"]])
 
     def expire(self, session_id: str) -> dict[str, Any]:
         with self._lock:
@@ -260,6 +281,8 @@ class FakeStripe:
                 if self._hold is not None:
                     self._hold.wait(timeout=30)
                 return 200, session
+            if method == "GET" and path == "/v1/checkout/sessions":
+                return 200, self._list_sessions(path, params)
             if method == "GET" and path.startswith("/v1/checkout/sessions/"):
                 return 200, self._get(self.sessions, path.rsplit("/", 1)[1], "checkout.session")
             if method == "POST" and path == "/v1/refunds":
@@ -268,13 +291,71 @@ class FakeStripe:
             if method == "GET" and path.startswith("/v1/refunds/"):
                 return 200, self._get(self.refunds, path.rsplit("/", 1)[1], "refund")
             if method == "GET" and path == "/v1/refunds":
-                found = [r for r in self.refunds.values() if params.get("charge") in (r["charge"], None)]
-                return 200, {"object": "list", "url": path, "has_more": False, "data": copy.deepcopy(found)}
+                with self._lock:
+                    found = [
+                        r
+                        for r in self.refunds.values()
+                        if params.get("charge") in (r["charge"], None)
+                        and params.get("payment_intent") in (r["payment_intent"], None)
+                    ]
+                    return 200, self._page(path, copy.deepcopy(found), params)
+            if method == "GET" and path.startswith("/v1/invoices/"):
+                invoice = self._get(self.invoices, path.rsplit("/", 1)[1], "invoice")
+                return 200, {k: v for k, v in invoice.items() if not k.startswith("_")}
             if method == "GET" and path == "/v1/invoice_payments":
                 return 200, self._invoice_payments(str(params.get("invoice")))
         except StripeFailure as exc:
             return exc.status, exc.body
         return 404, StripeFailure(404, f"Unrecognized request URL ({method}: {path})").body
+
+    def _list_sessions(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        expand = params.get("expand") or []
+        expand = [expand] if isinstance(expand, str) else expand
+        with self._lock:
+            listed = self._page(path, copy.deepcopy(list(self.sessions.values())), params)
+            for session in listed["data"]:
+                intent = session["payment_intent"]
+                if intent in self.payment_intents and "data.payment_intent.latest_charge" in expand:
+                    session["payment_intent"] = self._intent_view(intent, expand_charge=True)
+                elif intent in self.payment_intents and "data.payment_intent" in expand:
+                    session["payment_intent"] = self._intent_view(intent, expand_charge=False)
+        return listed
+
+    def _page(self, path: str, rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        """Stripe's list answer: newest first, filtered by `created`, cut by `limit` after `starting_after`."""
+        limit = params.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= STRIPE_MAX_LIMIT:
+            raise StripeFailure(400, "This value must be between 1 and 100.", "parameter_invalid_integer")
+        created = params.get("created")
+        bounds = created if isinstance(created, dict) else {} if created is None else {"gte": created, "lte": created}
+        checks = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+        for op, bound in bounds.items():
+            if op not in checks:
+                raise StripeFailure(400, f"Received unknown parameter: created[{op}]", "parameter_unknown")
+            rows = [r for r in rows if checks[op](int(r["created"]), int(bound))]
+        rows = sorted(reversed(rows), key=lambda r: int(r["created"]), reverse=True)
+        start = 0
+        if params.get("starting_after"):
+            ids = [r["id"] for r in rows]
+            if params["starting_after"] not in ids:
+                raise StripeFailure(400, f"No such object: '{params['starting_after']}'", "resource_missing")
+            start = ids.index(params["starting_after"]) + 1
+        size = min(limit, self.page_size)
+        data = rows[start : start + size]
+        return {"object": "list", "url": path, "has_more": start + size < len(rows), "data": data}
+
+    def _intent_view(self, pi_id: str, *, expand_charge: bool) -> dict[str, Any]:
+        pi = self.payment_intents[pi_id]
+        return {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": pi["amount"],
+            "amount_received": pi["amount"] if pi["status"] == "succeeded" else 0,
+            "currency": pi["currency"],
+            "status": pi["status"],
+            "metadata": copy.deepcopy(pi["metadata"]),
+            "latest_charge": self.charge(pi_id) if expand_charge else pi["latest_charge"],
+        }
 
     def _get(self, table: dict[str, dict[str, Any]], object_id: str, kind: str) -> dict[str, Any]:
         with self._lock:
@@ -338,9 +419,18 @@ class FakeStripe:
             raise StripeFailure(400, "All line items must share one currency.")
         return total, currencies.pop()
 
-    def _payment_intent(self, amount: int, currency: str) -> str:
+    def _payment_intent(
+        self, amount: int, currency: str, status: str = "succeeded", metadata: dict[str, Any] | None = None
+    ) -> str:
         pi = _id("pi")
-        self.payment_intents[pi] = {"amount": amount, "currency": currency, "refunded": 0, "latest_charge": _id("ch")}
+        self.payment_intents[pi] = {
+            "amount": amount,
+            "currency": currency,
+            "refunded": 0,
+            "latest_charge": _id("ch"),
+            "status": status,
+            "metadata": dict(metadata or {}),
+        }
         return pi
 
     def _subscription(self, session: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
