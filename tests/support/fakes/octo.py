@@ -14,10 +14,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+
+from tests.support.fakes.local_server import LocalServer
 
 
 @dataclass
@@ -64,22 +66,18 @@ class FakeOcto:
         self._failures: tuple[int, int] = (0, 503)
         self._prepare_delay_s = 0.0
         self._lost: set[str] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalServer(_handler(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def start(self) -> FakeOcto:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def account_config(self, **options: Any) -> dict[str, Any]:
         """An Octo gateway account's config pointing at this fake."""

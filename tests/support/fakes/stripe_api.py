@@ -17,9 +17,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.fakes.local_server import LocalServer
 
 INT_PARAMS = frozenset({"unit_amount", "quantity", "amount", "trial_period_days", "expires_at", "limit"})
 STRIPE_MAX_LIMIT = 100
@@ -88,24 +90,20 @@ class FakeStripe:
         self._replays: dict[tuple[str, str], tuple[dict[str, Any], int, dict[str, Any]]] = {}
         self._hold: threading.Event | None = None
         self._lock = threading.RLock()  # pay() makes an invoice under the same lock
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalServer(_handler(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def start(self) -> FakeStripe:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         if self._hold is not None:
             self._hold.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     # --- knobs ---------------------------------------------------------------------------------------------------
 
