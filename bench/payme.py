@@ -50,6 +50,7 @@ from sandbox import (
     utc_stamp,
     write_results,
 )
+from window import StepFailed, Window
 
 from shared.messages import COMMANDS_EXCHANGE, CreateTransactionMessage
 
@@ -214,35 +215,23 @@ def open_orders(sandbox: Sandbox, account: PaymeAccount, count: int) -> collecti
 # ---------------------------------------------------------------- Payme's calls
 
 
-class CycleFailed(Exception):
-    """A call that did not get the expected answer; `kind` names the method and what went wrong."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
 @dataclass
-class PhaseStats:
+class PhaseStats(Window):
     """Answered calls by method, errors, and cycles, split by whether they fall in the measured window."""
 
-    window_start: float
-    window_end: float
     latencies: dict[str, list[float]] = field(default_factory=lambda: {method: [] for method in METHODS})
     cycles: int = 0
-    errors: collections.Counter[str] = field(default_factory=collections.Counter)
-    warmup_errors: collections.Counter[str] = field(default_factory=collections.Counter)
     start_lags: list[float] = field(default_factory=list)
     orders_ran_out: bool = False
 
     def answered(self, method: str, started: float, ended: float) -> None:
         """Count a call whose expected answer arrived inside the window."""
-        if self.window_start <= ended <= self.window_end:
+        if self.inside(ended):
             self.latencies[method].append(ended - started)
 
     def cycle_done(self, ended: float) -> None:
         """Count a cycle whose PerformTransaction was answered inside the window."""
-        if self.window_start <= ended <= self.window_end:
+        if self.inside(ended):
             self.cycles += 1
 
     def ran_out(self) -> None:
@@ -254,10 +243,6 @@ class PhaseStats:
     def measured_s(self) -> float:
         """The length of the window (shorter than planned when the orders ran out)."""
         return max(0.0, self.window_end - self.window_start)
-
-    def failed(self, started: float, kind: str) -> None:
-        """Count an error against the window if its cycle started after the warm-up."""
-        (self.errors if started >= self.window_start else self.warmup_errors)[kind] += 1
 
     def answered_calls(self) -> int:
         """Calls answered inside the window, all methods."""
@@ -276,7 +261,7 @@ class Payme:
     async def call(
         self, stats: PhaseStats, method: str, params: dict[str, Any], expected: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any]:
-        """One call, timed and counted when its result is the expected one; otherwise CycleFailed."""
+        """One call, timed and counted when its result is the expected one; otherwise StepFailed."""
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         started = time.perf_counter()
@@ -285,19 +270,19 @@ class Payme:
                 status = answer.status
                 document = await answer.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise CycleFailed(f"{method}: {type(exc).__name__}") from exc
+            raise StepFailed(f"{method}: {type(exc).__name__}") from exc
         ended = time.perf_counter()
         if status != 200:
-            raise CycleFailed(f"{method}: HTTP {status}")
+            raise StepFailed(f"{method}: HTTP {status}")
         if not isinstance(document, dict) or document.get("id") != request_id:
-            raise CycleFailed(f"{method}: not an answer to this call")
+            raise StepFailed(f"{method}: not an answer to this call")
         error = document.get("error")
         if error is not None:
             code = error.get("code") if isinstance(error, dict) else error
-            raise CycleFailed(f"{method}: error {code}")
+            raise StepFailed(f"{method}: error {code}")
         result = document.get("result")
         if not isinstance(result, dict) or not expected(result):
-            raise CycleFailed(f"{method}: unexpected result {json.dumps(result)[:120]}")
+            raise StepFailed(f"{method}: unexpected result {json.dumps(result)[:120]}")
         stats.answered(method, started, ended)
         return result
 
@@ -322,7 +307,7 @@ async def one_cycle(payme: Payme, order: Order, stats: PhaseStats) -> None:
             stats, PERFORM, {"id": payme_id}, lambda r: r.get("state") == 2 and bool(r.get("perform_time"))
         )
         stats.cycle_done(time.perf_counter())
-    except CycleFailed as failure:
+    except StepFailed as failure:
         stats.failed(started, failure.kind)
 
 

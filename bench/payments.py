@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import json
 import os
@@ -38,6 +37,7 @@ from sandbox import (
     utc_stamp,
     write_results,
 )
+from window import StepFailed, Window
 
 PERMISSIONS = ("billing.view", "billing.create", "billing.refund", "billing.cancel")
 EVENTS_EXCHANGE = "billing.events"
@@ -114,44 +114,28 @@ class CompletedEvents:
 # ---------------------------------------------------------------- the load
 
 
-class PaymentFailed(Exception):
-    """A payment that did not complete; `kind` names the step and what went wrong."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
 @dataclass
-class LoadStats:
+class LoadStats(Window):
     """Completed payments and errors, split by whether they fall in the measured window."""
 
-    window_start: float
-    window_end: float
     latencies: list[float] = field(default_factory=list)
-    errors: collections.Counter[str] = field(default_factory=collections.Counter)
-    warmup_errors: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def done(self, started: float, completed: float) -> None:
         """Count a payment whose completed event arrived inside the window."""
-        if self.window_start <= completed <= self.window_end:
+        if self.inside(completed):
             self.latencies.append(completed - started)
-
-    def failed(self, started: float, kind: str) -> None:
-        """Count an error against the window if its payment started after the warm-up."""
-        (self.errors if started >= self.window_start else self.warmup_errors)[kind] += 1
 
 
 Answer = tuple[int, dict[str, Any]]
 
 
 async def post(client: aiohttp.ClientSession, step: str, url: str, body: dict[str, Any], **kwargs: Any) -> Answer:
-    """POST JSON, turning a transport error into a PaymentFailed named after the step."""
+    """POST JSON, turning a transport error into a StepFailed named after the step."""
     try:
         async with client.post(url, json=body, **kwargs) as answer:
             return answer.status, await answer.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PaymentFailed(f"{step}: {type(exc).__name__}") from exc
+        raise StepFailed(f"{step}: {type(exc).__name__}") from exc
 
 
 async def create(client: aiohttp.ClientSession, account_id: str) -> str:
@@ -160,9 +144,9 @@ async def create(client: aiohttp.ClientSession, account_id: str) -> str:
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     status, answer = await post(client, "create", "/v1/transactions?wait=true", body, headers=headers)
     if status == 202:
-        raise PaymentFailed("create: 202 (wait timed out)")
+        raise StepFailed("create: 202 (wait timed out)")
     if status != 201:
-        raise PaymentFailed(f"create: HTTP {status}")
+        raise StepFailed(f"create: HTTP {status}")
     transaction_id: str = answer["id"]
     return transaction_id
 
@@ -171,7 +155,7 @@ async def complete(client: aiohttp.ClientSession, transaction_id: str) -> None:
     """POST /v1/transactions/{id}/complete (202 expected)."""
     status, _ = await post(client, "complete", f"/v1/transactions/{transaction_id}/complete", {})
     if status != 202:
-        raise PaymentFailed(f"complete: HTTP {status}")
+        raise StepFailed(f"complete: HTTP {status}")
 
 
 async def one_payment(client: aiohttp.ClientSession, events: CompletedEvents, account_id: str) -> float:
@@ -182,7 +166,7 @@ async def one_payment(client: aiohttp.ClientSession, events: CompletedEvents, ac
         await complete(client, transaction_id)
         return await asyncio.wait_for(arrival, EVENT_TIMEOUT_S)
     except TimeoutError as exc:
-        raise PaymentFailed("event: no transaction.completed within 30 s") from exc
+        raise StepFailed("event: no transaction.completed within 30 s") from exc
     finally:
         events.forget(transaction_id)
 
@@ -195,7 +179,7 @@ async def client_loop(
         started = time.perf_counter()
         try:
             stats.done(started, await one_payment(client, events, account_id))
-        except PaymentFailed as failure:
+        except StepFailed as failure:
             stats.failed(started, failure.kind)
 
 
