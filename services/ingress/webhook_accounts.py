@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from fastapi import Request
 from sqlalchemy import select
 
 from services.ingress.context import Ingress
+from services.ingress.problems import Problem
 from shared import logs
 from shared.gateways.base import GatewayAccount
 from shared.persistence.repositories import account_from_row
@@ -26,3 +28,16 @@ async def gateway_account(ctx: Ingress, gateway: str, account_id: uuid.UUID) -> 
         return None
     logs.bind(tenant_id=row["tenant_id"], account_id=account_id, gateway=gateway)
     return account_from_row(row, ctx.cipher)
+
+
+async def signed_call(
+    ctx: Ingress, request: Request, gateway: str, account_id: uuid.UUID, max_body: int, what: str
+) -> tuple[bytes, GatewayAccount]:
+    """The raw body (its signature is checked over these exact bytes) and the account, or a problem+json."""
+    raw = await request.body()
+    if len(raw) > max_body:
+        raise Problem(413, "body_too_large", f"the {what} body is too large")
+    account = await gateway_account(ctx, gateway, account_id)
+    if account is None:
+        raise Problem(404, "account_not_found", f"no {gateway} account {account_id}")
+    return raw, account

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
 from services.ingress.schemas import IntegratorCallback
-from services.ingress.webhook_accounts import gateway_account
+from services.ingress.webhook_accounts import signed_call
 from shared.gateways.integrator import SIGNATURE_HEADER, signature_valid
 from shared.messages import IntegratorStatusMessage
 
@@ -25,12 +25,7 @@ MAX_BODY = 256 * 1024
 async def integrator_status(
     account_id: uuid.UUID, request: Request, ctx: Annotated[Ingress, Depends(ingress)]
 ) -> JSONResponse:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Problem(413, "body_too_large", "the callback body is too large")
-    account = await gateway_account(ctx, "integrator", account_id)
-    if account is None:
-        raise Problem(404, "account_not_found", f"no integrator account {account_id}")
+    raw, account = await signed_call(ctx, request, "integrator", account_id, MAX_BODY, "callback")
     if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
         raise Problem(401, "invalid_signature", f"{SIGNATURE_HEADER} does not match the body")
     try:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
-from services.ingress.webhook_accounts import gateway_account
+from services.ingress.webhook_accounts import signed_call
 from shared.gateways.stripe.adapter import WEBHOOK_TOLERANCE_S
 from shared.gateways.stripe.facts import InvalidStripeObject, StripeEvent
 from shared.gateways.stripe.messages import EVENT_ROUTE, StripeEventMessage, event_command_id
@@ -28,12 +28,7 @@ SIGNATURE_HEADER = "Stripe-Signature"
 async def stripe_event(
     account_id: uuid.UUID, request: Request, ctx: Annotated[Ingress, Depends(ingress)]
 ) -> JSONResponse:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Problem(413, "body_too_large", "the event body is too large")
-    account = await gateway_account(ctx, "stripe", account_id)
-    if account is None:
-        raise Problem(404, "account_not_found", f"no stripe account {account_id}")
+    raw, account = await signed_call(ctx, request, "stripe", account_id, MAX_BODY, "event")
     try:
         # The library's own verifier: HMAC-SHA256 of "<t>.<raw body>", any v1 signature, and the age limit.
         stripe.WebhookSignature.verify_header(
