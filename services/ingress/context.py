@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from pydantic import BaseModel
@@ -47,9 +47,6 @@ class Ingress:
             raise Problem(
                 503, "broker_unavailable", "the command could not be handed to the broker; retry later"
             ) from exc
-
-    def dump(self, payload: Any) -> bytes:
-        return json.dumps(payload, default=str).encode()
 
 
 async def ingress(request: Request) -> Ingress:

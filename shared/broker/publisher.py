@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aio_pika
@@ -121,6 +120,3 @@ class ConfirmedPublisher:
             raise BrokerUnavailable(f"RabbitMQ did not confirm the message: {exc!r}") from exc
         if not isinstance(confirmation, Basic.Ack):
             raise BrokerUnavailable(f"RabbitMQ refused the message: {confirmation!r}")
-
-    async def publish_json(self, exchange: str, routing_key: str, payload: Any, **kwargs: Any) -> None:
-        await self.publish(exchange, routing_key, json.dumps(payload, default=str).encode(), **kwargs)

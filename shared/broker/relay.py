@@ -44,7 +44,6 @@ class OutboxRelay:
         self._batch = batch
         self._wake = asyncio.Event()
         self._measured_at = 0.0
-        self.published = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = await self._listen()
@@ -102,7 +101,6 @@ class OutboxRelay:
             # Events of one transaction go out in order; different transactions go out side by side.
             await asyncio.gather(*(self._publish_in_order(group) for group in by_subject.values()))
             await conn.execute(MARK_SENT, {"ids": [row["id"] for row in rows]})
-        self.published += len(rows)
         for row in rows:
             metrics.EVENTS_RELAYED.labels(row["routing_key"]).inc()
         return len(rows)

@@ -34,10 +34,6 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(simulate_app, name="simulate")
 
 
-class Refused(Exception):
-    """Bad input or an unreachable dependency: one line on stderr, exit 1."""
-
-
 def fail(message: str, code: int = 1) -> NoReturn:
     print(f"billing: {message}", file=sys.stderr)
     raise SystemExit(code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from shared.domain.errors import InvalidDetails
@@ -14,9 +14,6 @@ class GatewayDetails:
     open_ended: ClassVar[bool] = False  # free-form gateways keep keys they do not know
     creator_fields: ClassVar[frozenset[str] | None] = None
     """The fields whoever creates the payment may set; the rest are the gateway's to report (None: all)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,6 @@ class RefundExceedsRemainder(DomainError):
     code = "refund_exceeds_remainder"
 
 
-class RefundNotSupported(DomainError):
-    code = "refund_not_supported"
-
-
 class NotFound(DomainError):
     code = "not_found"
 

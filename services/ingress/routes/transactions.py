@@ -80,10 +80,11 @@ async def create_transaction(
         "created_at": rfc3339(now),
         "updated_at": rfc3339(now),
     }
-    answer = StoredAnswer(request_hash(body.model_dump(mode="json")), 202, view)
+    fingerprint = request_hash(body.model_dump(mode="json"))
+    answer = StoredAnswer(fingerprint, 202, view)
     if idempotency_key:
         answer = await ctx.idempotency.first_answer(who.tenant_id, "transactions.create", idempotency_key, answer)
-        if answer.request_hash != request_hash(body.model_dump(mode="json")):
+        if answer.request_hash != fingerprint:
             raise Problem(409, "idempotency_key_reused", "this Idempotency-Key was used with another body")
         transaction_id = uuid.UUID(answer.body["id"])
     message = CreateTransactionMessage(
@@ -287,10 +288,11 @@ async def request_refund(
         "created_at": now,
         "updated_at": now,
     }
-    answer = StoredAnswer(request_hash(body.model_dump(mode="json")), 202, view)
+    fingerprint = request_hash(body.model_dump(mode="json"))
+    answer = StoredAnswer(fingerprint, 202, view)
     if idempotency_key:
         answer = await ctx.idempotency.first_answer(who.tenant_id, f"refund:{transaction_id}", idempotency_key, answer)
-        if answer.request_hash != request_hash(body.model_dump(mode="json")):
+        if answer.request_hash != fingerprint:
             raise Problem(409, "idempotency_key_reused", "this Idempotency-Key was used with another body")
     stored = answer.body
     message = RequestRefundMessage(
