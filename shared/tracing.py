@@ -17,7 +17,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Tracer
 
-__all__ = ["SpanKind", "configure", "enabled", "inject", "instrument_app", "instrument_engine", "shutdown", "span"]
+__all__ = ["SpanKind", "configure", "enabled", "inject", "instrument_app", "shutdown", "span"]
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -68,9 +68,12 @@ def configure(mode: str, service: str, exporter: SpanExporter | None = None) -> 
     trace.set_tracer_provider(provider)
     _provider = provider
     _tracer = provider.get_tracer("billing")
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    # At the driver: statements are traced whether SQLAlchemy built them or the hot path wrote them.
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
 
 
 def reset() -> None:
@@ -78,9 +81,11 @@ def reset() -> None:
     global _provider, _tracer
     if _provider is None:
         return
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     HTTPXClientInstrumentor().uninstrument()
+    AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
     _provider = None
     _tracer = trace.NoOpTracer()
 
@@ -100,17 +105,6 @@ def instrument_app(app: Any) -> None:
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=_provider, excluded_urls="/health/.*,/metrics", exclude_spans=["receive", "send"]
     )
-
-
-def instrument_engine(engine: Any) -> None:
-    """Client spans for every statement of this SQLAlchemy engine."""
-    if _provider is None:
-        return
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-    from opentelemetry.metrics import NoOpMeterProvider
-
-    counter = NoOpMeterProvider().get_meter("billing").create_up_down_counter("db.client.connections.usage")
-    EngineTracer(_provider.get_tracer("billing.sqlalchemy"), engine.sync_engine, counter)  # type: ignore[no-untyped-call]
 
 
 class _HeaderGetter(Getter[Mapping[str, Any]]):

@@ -6,14 +6,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from aio_pika.abc import AbstractIncomingMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitQueue
-from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from shared import tracing
 from shared.broker.rpc import RPC_QUEUE, GatewayCall, GatewayReply
-from shared.broker.worker import undecoded
+from shared.broker.worker import raw_message
 from shared.logs import LogContext
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,13 @@ def serve_calls(broker: RabbitBroker, calls: GatewayCalls) -> None:
     @broker.subscriber(
         RabbitQueue(RPC_QUEUE, declare=False),
         ack_policy=AckPolicy.ACK_FIRST,  # a stale request is never redelivered: the gateway retries instead
-        decoder=undecoded,
+        decoder=raw_message,
         title=RPC_QUEUE,
         description="Synchronous gateway calls (Payme JSON-RPC, Click SHOP API, Octo capture decisions)",
     )
-    async def on_call(message: RabbitMessage) -> bytes:
+    async def on_call(message: AbstractIncomingMessage) -> bytes:
         try:
-            call = GatewayCall.model_validate_json(message.raw_message.body)
+            call = GatewayCall.model_validate_json(message.body)
         except ValidationError as exc:
             return (
                 GatewayReply(ok=False, error=f"bad gateway call: {exc.errors()[0]['msg']}").model_dump_json().encode()
@@ -60,7 +60,7 @@ def serve_calls(broker: RabbitBroker, calls: GatewayCalls) -> None:
             tracing.span(
                 f"{RPC_QUEUE} process",
                 tracing.SpanKind.CONSUMER,
-                parent=dict(message.raw_message.headers or {}),
+                parent=dict(message.headers or {}),
                 attributes={
                     "messaging.system": "rabbitmq",
                     "billing.gateway": call.gateway,

@@ -11,17 +11,13 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared import tracing
-
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     # A fixed pool: overflow connections are closed on return, and opening one per request costs more than
     # the request (TLS negotiation, authentication); waiting briefly for a pooled one is cheaper.
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False)
-    tracing.instrument_engine(engine)  # a no-op unless BILLING_TRACING is on
-    return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False)
 
 
 def raw_dsn(url: str, database: str | None = None) -> str:

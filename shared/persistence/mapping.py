@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
 from shared.domain.money import Money
 from shared.domain.refund import Refund
 from shared.domain.status import RefundStatus, TransactionStatus
 from shared.domain.transaction import Transaction
 
 
-def transaction_from_row(row: RowMapping) -> Transaction:
+def transaction_from_row(row: Any) -> Transaction:
+    """From a row by column name: SQLAlchemy's RowMapping or asyncpg's Record."""
     return Transaction(
         id=row["id"],
         tenant_id=row["tenant_id"],
@@ -52,7 +51,7 @@ def transaction_values(tx: Transaction) -> dict[str, Any]:
     }
 
 
-def refund_from_row(row: RowMapping) -> Refund:
+def refund_from_row(row: Any) -> Refund:
     return Refund(
         id=row["id"],
         tenant_id=row["tenant_id"],

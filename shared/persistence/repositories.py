@@ -6,62 +6,41 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, bindparam, cast, func, literal, literal_column, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Text
+import asyncpg
 
 from shared.domain.refund import Refund
 from shared.domain.status import RefundStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount
-from shared.persistence import mapping
-from shared.persistence.tables import gateway_accounts, refunds, transactions
+from shared.persistence import driver, mapping
 from shared.security.cipher import Cipher
-
-# Built once, so SQLAlchemy reuses their compiled form on the hot path.
-_TX = select(transactions).where(transactions.c.tenant_id == bindparam("tenant"), transactions.c.id == bindparam("id"))
-_TX_FOR_UPDATE = _TX.with_for_update()
-_ACCOUNT = select(gateway_accounts).where(
-    gateway_accounts.c.tenant_id == bindparam("tenant"),
-    gateway_accounts.c.id == bindparam("id"),
-    gateway_accounts.c.deleted_at.is_(None),
-)
 
 
 class TransactionRepository:
-    def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, seen: list[Transaction]) -> None:
-        self._conn = conn
+    def __init__(self, db: asyncpg.Connection, tenant_id: uuid.UUID, seen: list[Transaction]) -> None:
+        self._db = db
         self._tenant_id = tenant_id
         self._seen = seen
 
     async def get(self, transaction_id: uuid.UUID, *, lock: bool = True) -> Transaction | None:
         """Load one transaction of this tenant (deleted ones too: a gateway may still call about them)."""
-        query = _TX_FOR_UPDATE if lock else _TX
-        row = (await self._conn.execute(query, {"tenant": self._tenant_id, "id": transaction_id})).mappings().first()
-        if row is None:
-            return None
-        tx = mapping.transaction_from_row(row)
-        self._seen.append(tx)
-        return tx
+        query = driver.SELECT_TRANSACTION_FOR_UPDATE if lock else driver.SELECT_TRANSACTION
+        return self._seen_one(await self._db.fetchrow(query, self._tenant_id, transaction_id))
 
     async def find_by_detail(
         self, account_id: uuid.UUID, path: tuple[str, ...], value: str, *, lock: bool = True
     ) -> Transaction | None:
         """The transaction of a gateway account whose details hold `value` at `path` (a gateway's own reference)."""
+        condition, parameters = detail_equals(path, value, first_parameter=3)
         query = (
-            select(transactions)
-            .where(
-                transactions.c.tenant_id == self._tenant_id,
-                transactions.c.account_id == account_id,
-                *detail_equals(path, value),
-            )
-            .order_by(transactions.c.created_at.desc())
-            .limit(1)
+            f"SELECT {driver.TRANSACTION_COLUMNS} FROM transactions WHERE tenant_id = $1 AND account_id = $2 "
+            f"AND {condition} ORDER BY created_at DESC LIMIT 1"
         )
         if lock:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+            query += " FOR UPDATE"
+        return self._seen_one(await self._db.fetchrow(query, self._tenant_id, account_id, *parameters))
+
+    def _seen_one(self, row: Any) -> Transaction | None:
         if row is None:
             return None
         tx = mapping.transaction_from_row(row)
@@ -75,14 +54,13 @@ class TransactionRepository:
 
 
 class RefundRepository:
-    def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, seen: list[Refund]) -> None:
-        self._conn = conn
+    def __init__(self, db: asyncpg.Connection, tenant_id: uuid.UUID, seen: list[Refund]) -> None:
+        self._db = db
         self._tenant_id = tenant_id
         self._seen = seen
 
     async def get(self, refund_id: uuid.UUID) -> Refund | None:
-        query = select(refunds).where(refunds.c.tenant_id == self._tenant_id, refunds.c.id == refund_id)
-        row = (await self._conn.execute(query)).mappings().first()
+        row = await self._db.fetchrow(driver.SELECT_REFUND, self._tenant_id, refund_id)
         if row is None:
             return None
         refund = mapping.refund_from_row(row)
@@ -91,12 +69,10 @@ class RefundRepository:
 
     async def in_flight(self, transaction_id: uuid.UUID) -> int:
         """What requested, unsettled refunds of a transaction hold back (call with its row locked)."""
-        query = select(func.coalesce(func.sum(refunds.c.amount), 0)).where(
-            refunds.c.tenant_id == self._tenant_id,
-            refunds.c.transaction_id == transaction_id,
-            refunds.c.status == RefundStatus.REQUESTED.value,
+        held = await self._db.fetchval(
+            driver.REFUNDS_IN_FLIGHT, self._tenant_id, transaction_id, RefundStatus.REQUESTED.value
         )
-        return int((await self._conn.execute(query)).scalar_one())
+        return int(held)
 
     def add(self, refund: Refund) -> None:
         if refund.tenant_id != self._tenant_id:
@@ -105,48 +81,37 @@ class RefundRepository:
 
 
 class AccountRepository:
-    def __init__(self, conn: AsyncConnection, tenant_id: uuid.UUID, cipher: Cipher) -> None:
-        self._conn = conn
+    def __init__(self, db: asyncpg.Connection, tenant_id: uuid.UUID, cipher: Cipher) -> None:
+        self._db = db
         self._tenant_id = tenant_id
         self._cipher = cipher
 
     async def get(self, account_id: uuid.UUID) -> GatewayAccount | None:
-        row = (await self._conn.execute(_ACCOUNT, {"tenant": self._tenant_id, "id": account_id})).mappings().first()
+        row = await self._db.fetchrow(driver.SELECT_ACCOUNT, self._tenant_id, account_id)
         return None if row is None else account_from_row(row, self._cipher)
 
     async def only_one_for(self, gateway: str) -> GatewayAccount | None:
         """The tenant's account for a gateway when it has exactly one (so `account_id` may be left out)."""
-        query = (
-            select(gateway_accounts)
-            .where(
-                gateway_accounts.c.tenant_id == self._tenant_id,
-                gateway_accounts.c.gateway == gateway,
-                gateway_accounts.c.deleted_at.is_(None),
-            )
-            .limit(2)
-        )
-        rows = (await self._conn.execute(query)).mappings().all()
+        rows = await self._db.fetch(driver.SELECT_ACCOUNTS_OF_GATEWAY, self._tenant_id, gateway)
         return account_from_row(rows[0], self._cipher) if len(rows) == 1 else None
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-def detail_equals(path: tuple[str, ...], value: str) -> list[ColumnElement[bool]]:
-    """`details` at `path` equals `value`, written so the partial lookup indexes (migration 0011) apply.
+def detail_equals(path: tuple[str, ...], value: str, first_parameter: int) -> tuple[str, list[Any]]:
+    """SQL for `details` at `path` equals `value`, written so the partial lookup indexes (migration 0011) apply,
+    and its parameters (numbered from `first_parameter`).
 
     The planner matches an index only on the same literal expression, so plain keys are written inline;
     they come from our code, never from a request, and anything else falls back to a bound path.
     """
+    value_at = f"${first_parameter}"
     if path and all(_PLAIN_KEY.match(part) for part in path):
         inline = path[0] if len(path) == 1 else "{" + ",".join(path) + "}"
         operator = "->>" if len(path) == 1 else "#>>"
-        return [
-            literal_column(f"transactions.details ? '{path[0]}'", Boolean),
-            literal_column(f"(transactions.details {operator} '{inline}')", Text) == value,
-        ]
-    bound = cast(literal(list(path), ARRAY(Text)), ARRAY(Text))
-    return [transactions.c.details.op("#>>")(bound) == value]
+        return f"details ? '{path[0]}' AND (details {operator} '{inline}') = {value_at}", [value]
+    return f"(details #>> ${first_parameter + 1}::text[]) = {value_at}", [value, list(path)]
 
 
 def account_from_row(row: Any, cipher: Cipher) -> GatewayAccount:

@@ -7,8 +7,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import asyncpg
+from asyncpg.transaction import Transaction as DriverTransaction
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import metrics, tracing
@@ -16,30 +17,12 @@ from shared.domain.events import DomainEvent, EventType
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
-from shared.persistence import mapping
+from shared.persistence import driver
 from shared.persistence.repositories import AccountRepository, RefundRepository, TransactionRepository
-from shared.persistence.tables import audit_log, inbox, outbox, refunds, transactions, webhook_log
+from shared.persistence.tables import webhook_log
 from shared.security.cipher import Cipher
 
 OUTBOX_CHANNEL = "billing_outbox"
-
-# Built once: SQLAlchemy then reuses their compiled form, which matters at hundreds of messages a second.
-CLAIM = (
-    pg_insert(inbox)
-    .values(consumer=bindparam("consumer"), message_id=bindparam("message_id"))
-    .on_conflict_do_nothing()
-    .returning(inbox.c.message_id)
-)
-INSERT_TRANSACTION = (
-    pg_insert(transactions).on_conflict_do_nothing(index_elements=[transactions.c.id]).returning(transactions.c.id)
-)
-UPDATE_TRANSACTION = (
-    update(transactions)
-    .where(transactions.c.id == bindparam("key_id"), transactions.c.version == bindparam("key_version"))
-    .returning(transactions.c.id)
-)
-INSERT_AUDIT = insert(audit_log)
-INSERT_OUTBOX = insert(outbox)
 STATUS_REACHED = {
     EventType.TRANSACTION_CREATED: "pending",
     EventType.TRANSACTION_COMPLETED: "completed",
@@ -57,44 +40,67 @@ class ConcurrentUpdate(Exception):
 
 
 class UnitOfWork:
-    """Use as `async with uow_factory() as uow:`; nothing is written unless `commit()` is called."""
+    """Use as `async with uow_factory() as uow:`; nothing is written unless `commit()` is called.
+
+    The transaction is asyncpg's, opened at entry. The hot statements run on asyncpg (`shared.persistence.driver`);
+    `conn` is the same session through SQLAlchemy, in autocommit mode so that it never opens a transaction of its
+    own: whatever runs on it runs inside this one.
+    """
 
     def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
         self._engine = engine
         self._cipher = cipher
         self._conn: AsyncConnection | None = None
+        self._db: asyncpg.Connection | None = None
+        self._tx: DriverTransaction | None = None
+        self._committed = False
         self._transactions: list[Transaction] = []
         self._refunds: list[Refund] = []
         self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._engine.connect()
-        await self._conn.begin()
+        conn = await self._engine.connect()
+        try:
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._db = await driver.driver_of(conn)
+            self._tx = self._db.transaction()
+            await self._tx.start()
+        except BaseException:
+            await conn.close()
+            raise
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._conn is not None
+        assert self._conn is not None and self._db is not None and self._tx is not None
         try:
-            if self._conn.in_transaction():
-                await self._conn.rollback()
+            if not self._committed:
+                await self._tx.rollback()
+        except (asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+            self._db.terminate()  # a session in an unknown state never goes back to the pool
         finally:
-            await self._conn.close()
+            await driver.release(self._conn, self._db)
 
     @property
     def conn(self) -> AsyncConnection:
+        """This unit of work's session through SQLAlchemy, for statements built from input."""
         assert self._conn is not None, "use the unit of work inside `async with`"
         return self._conn
 
+    @property
+    def db(self) -> asyncpg.Connection:
+        assert self._db is not None, "use the unit of work inside `async with`"
+        return self._db
+
     def transactions(self, tenant_id: uuid.UUID) -> TransactionRepository:
-        return TransactionRepository(self.conn, tenant_id, self._transactions)
+        return TransactionRepository(self.db, tenant_id, self._transactions)
 
     def refunds(self, tenant_id: uuid.UUID) -> RefundRepository:
-        return RefundRepository(self.conn, tenant_id, self._refunds)
+        return RefundRepository(self.db, tenant_id, self._refunds)
 
     def accounts(self, tenant_id: uuid.UUID) -> AccountRepository:
-        return AccountRepository(self.conn, tenant_id, self._cipher)
+        return AccountRepository(self.db, tenant_id, self._cipher)
 
     def emit(self, event: DomainEvent) -> None:
         """Publish an event that is not a transaction's change (e.g. reconciliation.mismatch) at commit."""
@@ -102,8 +108,7 @@ class UnitOfWork:
 
     async def claim(self, consumer: str, message_id: str) -> bool:
         """Record a message as processed; False when it already was (a duplicate delivery)."""
-        claimed = await self.conn.execute(CLAIM, {"consumer": consumer, "message_id": message_id})
-        return claimed.first() is not None
+        return await self.db.fetchval(driver.CLAIM, consumer, message_id) is not None
 
     async def log_webhook(
         self, *, tenant_id: uuid.UUID, account_id: uuid.UUID, gateway: str, message_id: str, payload: Any
@@ -119,10 +124,10 @@ class UnitOfWork:
         )
 
     async def commit(self, *, actor: str, request_id: str | None, at: datetime | None = None) -> None:
-        conn = self.conn
+        assert self._tx is not None
         await self._write_refunds()
-        audit_rows: list[dict[str, Any]] = []
-        outbox_rows: list[dict[str, Any]] = []
+        audit = AuditColumns()
+        outbox = OutboxColumns()
         moves: list[tuple[str, str]] = []
         for tx in self._transactions:
             if not tx.changes:
@@ -131,57 +136,64 @@ class UnitOfWork:
                 tx.changes.clear()  # the row was there already (a resend under another command id)
                 continue
             for change in tx.changes:
-                audit_rows.append(
-                    {
-                        "tenant_id": tx.tenant_id,
-                        "transaction_id": tx.id,
-                        "actor": actor,
-                        "action": change.action,
-                        "before": change.before,
-                        "after": change.after,
-                        "request_id": request_id,
-                    }
-                )
-                body = cloud_event(change.event, at or tx.updated_at)
-                tracing.stamp_event(body)
-                outbox_rows.append({"event_id": change.event.id, "routing_key": change.event.type.value, "body": body})
+                audit.add(tx, actor, change.action, change.before, change.after, request_id)
+                outbox.add(change.event, at or tx.updated_at)
                 status = STATUS_REACHED.get(change.event.type)
                 if status is not None:
                     moves.append((tx.gateway, status))
             tx.changes.clear()
         for event in self._events:
-            body = cloud_event(event, at)
-            tracing.stamp_event(body)
-            outbox_rows.append({"event_id": event.id, "routing_key": event.type.value, "body": body})
+            outbox.add(event, at)
         self._events.clear()
-        if audit_rows:
-            await conn.execute(INSERT_AUDIT, audit_rows)
-        if outbox_rows:
-            await conn.execute(INSERT_OUTBOX, outbox_rows)  # its trigger NOTIFYs the relay at commit
-        await conn.commit()
+        if outbox.rows:
+            await self.db.execute(driver.AUDIT_AND_OUTBOX, *audit.columns(), *outbox.columns())
+        await self._tx.commit()
+        self._committed = True
         for gateway, status in moves:
             metrics.PAYMENTS.labels(gateway, status).inc()
 
     async def _write_transaction(self, tx: Transaction) -> bool:
         """Insert a new aggregate or update a loaded one; False when a new one's id is already taken."""
-        values = mapping.transaction_values(tx)
         if tx.version == 0 and tx.changes and tx.changes[0].action == "create":
-            inserted = await self.conn.execute(INSERT_TRANSACTION, {**values, "version": 1})
-            if inserted.first() is None:
+            if await self.db.fetchval(driver.INSERT_TRANSACTION, *driver.transaction_row(tx), 1) is None:
                 return False
             tx.version = 1
             return True
-        updated = await self.conn.execute(
-            UPDATE_TRANSACTION, {**values, "version": tx.version + 1, "key_id": tx.id, "key_version": tx.version}
-        )
-        if updated.first() is None:
+        if await self.db.fetchval(driver.UPDATE_TRANSACTION, *driver.transaction_update(tx)) is None:
             raise ConcurrentUpdate(f"transaction {tx.id} changed concurrently")
         tx.version += 1
         return True
 
     async def _write_refunds(self) -> None:
         for refund in self._refunds:
-            values = mapping.refund_values(refund)
-            await self.conn.execute(
-                pg_insert(refunds).values(**values).on_conflict_do_update(index_elements=[refunds.c.id], set_=values)
-            )
+            await self.db.execute(driver.UPSERT_REFUND, *driver.refund_row(refund))
+
+
+class AuditColumns:
+    """A commit's audit rows, column by column (the statement unnests them)."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] = []
+
+    def add(self, tx: Transaction, actor: str, action: str, before: Any, after: Any, request_id: str | None) -> None:
+        self._rows.append(
+            (tx.tenant_id, tx.id, actor, action, driver.json_text(before), driver.json_text(after), request_id)
+        )
+
+    def columns(self) -> list[list[Any]]:
+        return [list(column) for column in zip(*self._rows, strict=True)] if self._rows else [[]] * 7
+
+
+class OutboxColumns:
+    """A commit's events as CloudEvents, column by column."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, event: DomainEvent, at: datetime | None) -> None:
+        body = cloud_event(event, at)
+        tracing.stamp_event(body)
+        self.rows.append((event.id, event.type.value, driver.json_text(body)))
+
+    def columns(self) -> list[list[Any]]:
+        return [list(column) for column in zip(*self.rows, strict=True)] if self.rows else [[]] * 3

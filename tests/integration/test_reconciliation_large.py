@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
 from shared.gateways.registry import GatewayRegistry
+from shared.persistence import driver
 from shared.persistence.repositories import AccountRepository
 from shared.persistence.tables import reconciliation_records, transactions
 from shared.reconciliation.engine import Reconciler
@@ -67,8 +68,8 @@ async def test_tens_of_thousands_stream_through_in_bounded_memory(
 ) -> None:
     ids = await _seed(engine, tenant)
     body = _settlement(ids)
-    async with engine.connect() as conn:
-        account = await AccountRepository(conn, tenant.tenant_id, cipher).get(tenant.accounts["cash"])
+    async with driver.connection(engine) as db:
+        account = await AccountRepository(db, tenant.tenant_id, cipher).get(tenant.accounts["cash"])
     assert account is not None
     run_id = await queue_run(engine, account, START, START + timedelta(days=1), file_name="big.csv", file_body=body)
     assert run_id is not None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
@@ -150,7 +151,7 @@ async def test_database_refuses_refunds_past_the_amount(
         tx.complete(utc_now())
         await uow.commit(actor="tests", request_id=None)
 
-    with pytest.raises(IntegrityError, match="ck_transactions_refunded_within_amount"):
+    with pytest.raises(asyncpg.CheckViolationError, match="ck_transactions_refunded_within_amount"):
         async with uow_factory() as uow:
             loaded = await uow.transactions(tenant.tenant_id).get(tx.id)
             assert loaded is not None
