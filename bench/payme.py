@@ -37,6 +37,7 @@ from typing import Any
 import aio_pika
 import aiohttp
 import asyncpg
+import cpu
 from ceilings import Ceiling, percentile, rpc_ceiling
 from sandbox import (
     CLIENT_KEEPALIVE_S,
@@ -223,6 +224,7 @@ class PhaseStats(Window):
     cycles: int = 0
     start_lags: list[float] = field(default_factory=list)
     orders_ran_out: bool = False
+    cpu: list[cpu.CpuShare] = field(default_factory=list)
 
     def answered(self, method: str, started: float, ended: float) -> None:
         """Count a call whose expected answer arrived inside the window."""
@@ -345,7 +347,11 @@ def new_stats(warmup: float, seconds: float) -> PhaseStats:
 
 
 async def saturate(
-    sandbox: Sandbox, account: PaymeAccount, orders: collections.deque[Order], args: argparse.Namespace
+    sandbox: Sandbox,
+    account: PaymeAccount,
+    orders: collections.deque[Order],
+    args: argparse.Namespace,
+    service_pid: int,
 ) -> PhaseStats:
     """Closed loop: --callers callers, each paying one order after another until the window closes."""
     async with http_session(sandbox, args.callers + 8) as http:
@@ -360,10 +366,14 @@ async def saturate(
                 await one_cycle(payme, orders.popleft(), stats)
 
         progress = asyncio.create_task(report_progress(stats))
+        metered = asyncio.create_task(cpu.measure_window(service_pid, stats.window_start, stats.window_end))
         try:
             await drain([asyncio.create_task(caller()) for _ in range(args.callers)], stats.window_end)
+            before, after = await metered
+            stats.cpu = cpu.shares(before, after, stats.answered_calls())
         finally:
             progress.cancel()
+            metered.cancel()
         return stats
 
 
@@ -451,6 +461,7 @@ class PhaseResult:
     warmup_errors: dict[str, int]
     orders_ran_out: bool
     start_lag_p99_ms: float | None
+    cpu: list[cpu.CpuShare]
 
     @property
     def overall(self) -> Figures:
@@ -479,6 +490,7 @@ def summarise(name: str, stats: PhaseStats, args: argparse.Namespace, offered: f
         warmup_errors=dict(stats.warmup_errors),
         orders_ran_out=stats.orders_ran_out,
         start_lag_p99_ms=percentile(stats.start_lags, 0.99) * 1e3 if offered else None,
+        cpu=stats.cpu,
     )
 
 
@@ -534,6 +546,8 @@ def print_phase(phase: PhaseResult, ceiling: Ceiling) -> None:
         print(f"    (and {sum(phase.warmup_errors.values())} during the warm-up: {phase.warmup_errors})")
     if phase.orders_ran_out:
         print("  the orders ran out: the window was cut short there (a larger --orders gives a longer one)")
+    if phase.cpu:
+        cpu.print_shares(f"{phase.overall.per_second:.0f} calls/s", phase.cpu, "call")
 
 
 def print_verdict(verdict: Verdict, ceiling: Ceiling) -> None:
@@ -622,6 +636,9 @@ def markdown_table(phases: list[PhaseResult], ceiling: Ceiling, verdict: Verdict
         f"at {verdict.paced_load_share:.0%} of the maximum load ({verdict.paced_p99_ms:.1f} ms: "
         f"{'met' if verdict.p99_met else 'not met'}{'' if verdict.paced_sustained else ', rate not sustained'}).",
     ]
+    if saturation.cpu:
+        rows += ["", "| CPU at saturation | cores | ms per call |", "|---|---:|---:|"]
+        rows += [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in saturation.cpu]
     return "\n".join(rows)
 
 
@@ -676,7 +693,9 @@ def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
         print(
             f"saturation: {args.callers} callers, {args.warmup:.0f} s warm-up + {args.seconds:.0f} s", file=sys.stderr
         )
-        saturation = summarise("saturation", asyncio.run(saturate(sandbox, account, orders, args)), args)
+        assert session.service is not None
+        saturated = asyncio.run(saturate(sandbox, account, orders, args, session.service.pid))
+        saturation = summarise("saturation", saturated, args)
 
         offered: float = args.paced_rate or saturation.overall.per_second * args.paced_share
         cycles_per_s = offered / len(METHODS)

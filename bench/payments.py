@@ -23,6 +23,7 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+import cpu
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from ceilings import Ceiling, measure_all, percentile
 from sandbox import (
@@ -119,6 +120,7 @@ class LoadStats(Window):
     """Completed payments and errors, split by whether they fall in the measured window."""
 
     latencies: list[float] = field(default_factory=list)
+    cpu: list[cpu.CpuShare] = field(default_factory=list)
 
     def done(self, started: float, completed: float) -> None:
         """Count a payment whose completed event arrived inside the window."""
@@ -213,13 +215,14 @@ async def drain(tasks: list[asyncio.Task[None]], window_end: float) -> None:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def run_load(sandbox: Sandbox, credentials: Credentials, args: argparse.Namespace) -> LoadStats:
+async def run_load(sandbox: Sandbox, credentials: Credentials, args: argparse.Namespace, service_pid: int) -> LoadStats:
     """Run the clients for the warm-up and the measured window and return what they counted."""
     events = CompletedEvents()
     await events.start(sandbox.amqp_url)
     now = time.perf_counter()
     stats = LoadStats(window_start=now + args.warmup, window_end=now + args.warmup + args.seconds)
     progress = asyncio.create_task(report_progress(stats))
+    metered = asyncio.create_task(cpu.measure_window(service_pid, stats.window_start, stats.window_end))
     try:
         async with http_client(sandbox, credentials, args.clients) as client:
             loops = [
@@ -227,8 +230,11 @@ async def run_load(sandbox: Sandbox, credentials: Credentials, args: argparse.Na
                 for _ in range(args.clients)
             ]
             await drain(loops, stats.window_end)
+        before, after = await metered
+        stats.cpu = cpu.shares(before, after, len(stats.latencies))
     finally:
         progress.cancel()
+        metered.cancel()
         await events.close()
     return stats
 
@@ -249,6 +255,7 @@ class LoadResult:
     p99_ms: float
     errors: dict[str, int]
     warmup_errors: dict[str, int]
+    cpu: list[cpu.CpuShare]
 
 
 def summarise(stats: LoadStats, args: argparse.Namespace) -> LoadResult:
@@ -263,6 +270,7 @@ def summarise(stats: LoadStats, args: argparse.Namespace) -> LoadResult:
         p99_ms=percentile(stats.latencies, 0.99) * 1e3,
         errors=dict(stats.errors),
         warmup_errors=dict(stats.warmup_errors),
+        cpu=stats.cpu,
     )
 
 
@@ -278,6 +286,8 @@ def print_load(result: LoadResult) -> None:
         print(f"  (and {sum(result.warmup_errors.values())} during the warm-up: {result.warmup_errors})")
     verdict = "met" if result.per_second >= TARGET_PER_S else "NOT met"
     print(f"target    >= {TARGET_PER_S:.0f} payments/s: {verdict}")
+    if result.cpu:
+        cpu.print_shares(f"{result.per_second:.0f} payments/s", result.cpu, "payment")
 
 
 def share(rate: float, ceiling: Ceiling) -> float:
@@ -324,6 +334,9 @@ def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> s
     for ceiling in ceilings:
         ratio = share(result.per_second, ceiling)
         rows.append(f"| ceiling `{ceiling.name}`: {ceiling.what} | {ceiling.rate:,.0f} {ceiling.unit} | {ratio:.3f} |")
+    if result.cpu:
+        rows += ["", "| CPU during the window | cores | ms per payment |", "|---|---:|---:|"]
+        rows += [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in result.cpu]
     return "\n".join(rows)
 
 
@@ -346,7 +359,8 @@ def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
         session.start()
         credentials = provision(sandbox)
         print(f"load: {args.clients} clients, {args.warmup:.0f} s warm-up + {args.seconds:.0f} s", file=sys.stderr)
-        result = summarise(asyncio.run(run_load(sandbox, credentials, args)), args)
+        assert session.service is not None
+        result = summarise(asyncio.run(run_load(sandbox, credentials, args, session.service.pid)), args)
         session.stop()
         print_load(result)
         if result.errors or result.warmup_errors:

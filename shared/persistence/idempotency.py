@@ -8,11 +8,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.persistence.tables import idempotency_keys
+from shared.persistence import driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +25,14 @@ def request_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_REMEMBER = insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.key)
-_RECALL = select(idempotency_keys).where(
-    idempotency_keys.c.tenant_id == bindparam("tenant"),
-    idempotency_keys.c.scope == bindparam("scope"),
-    idempotency_keys.c.key == bindparam("key"),
+# Each statement stands alone: the insert either stores the answer or finds the one stored before it.
+_REMEMBER = (
+    "INSERT INTO idempotency_keys (tenant_id, scope, key, request_hash, response_status, response_body) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING key"
+)
+_RECALL = (
+    "SELECT request_hash, response_status, response_body FROM idempotency_keys "
+    "WHERE tenant_id = $1 AND scope = $2 AND key = $3"
 )
 
 
@@ -41,16 +42,11 @@ class IdempotencyStore:
 
     async def first_answer(self, tenant_id: uuid.UUID, scope: str, key: str, answer: StoredAnswer) -> StoredAnswer:
         """Store `answer` unless the key was used before; return whichever answer now stands."""
-        values = {
-            "tenant_id": tenant_id,
-            "scope": scope,
-            "key": key,
-            "request_hash": answer.request_hash,
-            "response_status": answer.status,
-            "response_body": answer.body,
-        }
-        async with self._engine.begin() as conn:
-            if (await conn.execute(_REMEMBER, values)).first() is not None:
+        async with driver.connection(self._engine) as db:
+            stored = await db.fetchval(
+                _REMEMBER, tenant_id, scope, key, answer.request_hash, answer.status, json.dumps(answer.body)
+            )
+            if stored is not None:
                 return answer
-            row = (await conn.execute(_RECALL, {"tenant": tenant_id, "scope": scope, "key": key})).mappings().one()
+            row = await db.fetchrow(_RECALL, tenant_id, scope, key)
         return StoredAnswer(row["request_hash"], row["response_status"], dict(row["response_body"]))

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
 
-from shared.persistence import mapping
+from shared.persistence import driver, mapping
 from shared.persistence.tables import audit_log, refunds, transactions
 
 SORTS = {
@@ -45,13 +45,6 @@ class DetailCondition:
     value: Any
 
 
-_VISIBLE_ONE = select(transactions).where(
-    transactions.c.tenant_id == bindparam("tenant"),
-    transactions.c.id == bindparam("id"),
-    transactions.c.deleted_at.is_(None),
-)
-
-
 class TenantReads:
     def __init__(self, engine: AsyncEngine, tenant_id: uuid.UUID) -> None:
         self._engine = engine
@@ -61,9 +54,8 @@ class TenantReads:
         return and_(transactions.c.tenant_id == self._tenant_id, transactions.c.deleted_at.is_(None))
 
     async def get(self, transaction_id: uuid.UUID) -> dict[str, Any] | None:
-        async with self._engine.connect() as conn:
-            found = await conn.execute(_VISIBLE_ONE, {"tenant": self._tenant_id, "id": transaction_id})
-            row = found.mappings().first()
+        async with driver.connection(self._engine) as db:
+            row = await db.fetchrow(driver.SELECT_VISIBLE_TRANSACTION, self._tenant_id, transaction_id)
         return None if row is None else mapping.transaction_from_row(row).view()
 
     async def page(
