@@ -1,23 +1,30 @@
 """Raw-driver ceilings of this machine: what the payment path could reach with nothing but the drivers.
 
-Three measurements, each for a few seconds:
+Four measurements, each for a few seconds:
   rpc     - request-reply through RabbitMQ (aio-pika, one long-lived reply queue, correlation id -> future)
   pubsub  - persistent publish with a confirm per message, consumed and acked on a second connection
   pg_tx   - one asyncpg transaction (insert + update of one row) over a pool of 16 connections
+  http    - a JSON POST answered by a bare ASGI app on uvicorn (httptools), aiohttp keep-alive callers
+
+Each also records the machine's CPU per operation (all processes, both sides, the brokers), so that a
+floor can be put together: what the raw parts of one payment cost with no application code at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import aio_pika
 import asyncpg
+import cpu
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 RPC_BODY = b'{"method":"CheckPerformTransaction","params":{"amount":150000}}'
@@ -35,6 +42,8 @@ class Ceiling:
     rate: float
     p50_ms: float | None = None
     p99_ms: float | None = None
+    cpu_ms: float | None = None
+    """The machine's CPU per operation while measuring (every process: callers, servers, brokers, kernel)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The ceiling as a JSON-ready dict."""
@@ -229,10 +238,101 @@ async def pg_tx_ceiling(dsn: str, seconds: float, connections: int = 16, callers
     )
 
 
+HTTP_BODY = b'{"id":"00000000-0000-0000-0000-000000000000","status":"accepted"}'
+
+
+async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A bare ASGI app: read the request body, answer a small JSON document."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(HTTP_BODY)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": HTTP_BODY})
+
+
+async def http_ceiling(seconds: float, callers: int = 64) -> Ceiling:
+    """JSON POSTs per second to a bare ASGI app on uvicorn (httptools), from aiohttp keep-alive callers."""
+    import aiohttp
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(echo_app, host="127.0.0.1", port=port, http="httptools", log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    for _ in range(200):  # uvicorn starts in well under a second
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    latencies: list[float] = []
+    try:
+        connector = aiohttp.TCPConnector(limit=callers)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector) as client:
+
+            async def one_request() -> None:
+                started = time.perf_counter()
+                async with client.post("/v1/transactions", data=RPC_BODY) as answer:
+                    await answer.read()
+                latencies.append(time.perf_counter() - started)
+
+            elapsed = await run_callers(callers, seconds, one_request)
+    finally:
+        server.should_exit = True
+        await serving
+    return Ceiling(
+        name="http",
+        what=f"JSON POST to a bare ASGI app on uvicorn (httptools), {callers} aiohttp callers",
+        unit="requests/s",
+        rate=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 0.50) * 1e3,
+        p99_ms=percentile(latencies, 0.99) * 1e3,
+    )
+
+
+async def with_cpu(measure: Awaitable[Ceiling]) -> Ceiling:
+    """Run one ceiling and add the machine's CPU milliseconds per operation spent while it ran."""
+    before = cpu.machine_busy()
+    ceiling = await measure
+    busy_s, elapsed_s = cpu.machine_busy_since(before)
+    operations = ceiling.rate * elapsed_s
+    return replace(ceiling, cpu_ms=busy_s * 1000 / operations if operations else None)
+
+
 async def measure_all(amqp_url: str, dsn: str, seconds: float) -> list[Ceiling]:
     """Measure every ceiling in turn, each for `seconds`."""
     return [
-        await rpc_ceiling(amqp_url, seconds),
-        await pubsub_ceiling(amqp_url, seconds),
-        await pg_tx_ceiling(dsn, seconds),
+        await with_cpu(rpc_ceiling(amqp_url, seconds)),
+        await with_cpu(pubsub_ceiling(amqp_url, seconds)),
+        await with_cpu(pg_tx_ceiling(dsn, seconds)),
+        await with_cpu(http_ceiling(seconds)),
     ]
+
+
+def floor(ceilings: list[Ceiling], parts: dict[str, int]) -> tuple[float, float] | None:
+    """The CPU ms of a unit of work made of `parts` (ceiling name -> how many), and the rate that leaves.
+
+    The rate is what the machine's cores could do if the unit cost only those raw operations: an upper bound
+    for any implementation with this shape on this machine (it assumes perfect use of every core).
+    """
+    by_name = {c.name: c.cpu_ms for c in ceilings}
+    if any(by_name.get(name) is None for name in parts):
+        return None
+    spent = sum((by_name[name] or 0.0) * count for name, count in parts.items())
+    return spent, (os.cpu_count() or 1) * 1000 / spent
+
+
+def print_floor(ceilings: list[Ceiling], parts: dict[str, int], unit: str) -> float | None:
+    """Print the floor of a unit of work made of `parts` and return the rate it leaves (None if unmeasured)."""
+    found = floor(ceilings, parts)
+    if found is None:
+        return None
+    spent, rate = found
+    made_of = " + ".join(f"{count} x {name}" for name, count in parts.items())
+    print(f"\nfloor     one {unit} = {made_of} = {spent:.2f} ms of the machine's CPU (each ceiling's CPU per op)")
+    print(f"          at most {rate:,.0f} {unit}s/s on {os.cpu_count()} cores with no application code at all")
+    return rate

@@ -90,8 +90,15 @@ def _snapshot(session: int) -> _Snapshot:
     return _Snapshot(time.perf_counter(), _machine_busy_ticks(), by_pid)
 
 
-def available() -> bool:
-    return (PROC / "stat").exists()
+def machine_busy() -> tuple[int, float]:
+    """A mark to measure the machine's busy CPU from (see machine_busy_since)."""
+    return _machine_busy_ticks(), time.perf_counter()
+
+
+def machine_busy_since(mark: tuple[int, float]) -> tuple[float, float]:
+    """CPU seconds the whole machine spent since `mark`, and the wall seconds that passed."""
+    ticks, at = mark
+    return (_machine_busy_ticks() - ticks) / TICKS_PER_S, time.perf_counter() - at
 
 
 def shares(before: _Snapshot, after: _Snapshot, units: int) -> list[CpuShare]:

@@ -38,7 +38,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 import cpu
-from ceilings import Ceiling, percentile, rpc_ceiling
+from ceilings import Ceiling, floor, http_ceiling, percentile, pg_tx_ceiling, print_floor, rpc_ceiling, with_cpu
 from sandbox import (
     CLIENT_KEEPALIVE_S,
     Sandbox,
@@ -62,6 +62,9 @@ AMOUNT = 1_500_000  # 15 000 UZS in tiyin
 CHECK, CREATE, PERFORM = "CheckPerformTransaction", "CreateTransaction", "PerformTransaction"
 METHODS = (CHECK, CREATE, PERFORM)
 ALL = "all"
+CALL_PARTS = {"rpc": 1, "pg_tx": 1, "http": 1}
+"""The raw operations one Payme call cannot do without: an HTTP exchange, a request-reply between the
+ingress and the processor, and the processor's database transaction."""
 TARGET_CEILING_SHARE = 0.5  # the issue: at least half the request-reply ceiling's rate ...
 TARGET_P99_MS = 100.0  # ... and p99 under 100 ms at half the maximum load
 SUSTAINED_SHARE = 0.95  # the paced phase must answer this share of its offered rate to count
@@ -602,7 +605,9 @@ def results_document(
     }
 
 
-def markdown_table(phases: list[PhaseResult], ceiling: Ceiling, verdict: Verdict, stamp: str) -> str:
+def markdown_table(
+    phases: list[PhaseResult], ceiling: Ceiling, verdict: Verdict, stamp: str, parts: list[Ceiling]
+) -> str:
     """A table fit for docs/performance.md."""
     saturation = phases[0]
     rows = [
@@ -636,6 +641,15 @@ def markdown_table(phases: list[PhaseResult], ceiling: Ceiling, verdict: Verdict
         f"at {verdict.paced_load_share:.0%} of the maximum load ({verdict.paced_p99_ms:.1f} ms: "
         f"{'met' if verdict.p99_met else 'not met'}{'' if verdict.paced_sustained else ', rate not sustained'}).",
     ]
+    found = floor(parts, CALL_PARTS)
+    if found is not None:
+        spent = ", ".join(f"`{p.name}` {p.rate:,.0f} {p.unit} at {p.cpu_ms or 0:.3f} ms CPU each" for p in parts)
+        rows += [
+            "",
+            f"Floor: one call = {' + '.join(CALL_PARTS)} ({spent}): {found[0]:.2f} ms of CPU, at most "
+            f"{found[1]:,.0f} calls/s on {os.cpu_count()} cores with no application code "
+            f"({found[1] / ceiling.rate:.0%} of the rpc ceiling).",
+        ]
     if saturation.cpu:
         rows += ["", "| CPU at saturation | cores | ms per call |", "|---|---:|---:|"]
         rows += [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in saturation.cpu]
@@ -684,8 +698,13 @@ def saturation_orders(ceiling: Ceiling, args: argparse.Namespace) -> int:
 def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
     """Ceiling, saturation, paced phase, report."""
     with Session(sandbox) as session:
-        print(f"ceiling: rpc for {args.ceiling_seconds:.0f} s on the idle machine", file=sys.stderr)
-        ceiling = asyncio.run(rpc_ceiling(sandbox.amqp_url, args.ceiling_seconds))
+        print(f"ceilings: rpc, pg_tx, http for {args.ceiling_seconds:.0f} s each, idle machine", file=sys.stderr)
+        ceiling = asyncio.run(with_cpu(rpc_ceiling(sandbox.amqp_url, args.ceiling_seconds)))
+        parts = [
+            ceiling,
+            asyncio.run(with_cpu(pg_tx_ceiling(sandbox.dsn, args.ceiling_seconds))),
+            asyncio.run(with_cpu(http_ceiling(args.ceiling_seconds))),
+        ]
         session.start()
         account = provision(sandbox)
 
@@ -713,14 +732,19 @@ def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
         for phase in phases:
             print_phase(phase, ceiling)
         print_verdict(verdict, ceiling)
+        floor_rate = print_floor(parts, CALL_PARTS, "call")
+        if floor_rate is not None:
+            print(f"          that is {floor_rate / ceiling.rate:.0%} of the rpc ceiling")
         problems = service_log_problems(sandbox.log_path)
         counts = ", ".join(f"{n} {level}" for level, n in problems.items()) or "no warnings or errors"
         print(f"\nservice log {sandbox.log_path}: {counts}")
         if problems or any(phase.errors or phase.warmup_errors for phase in phases):
             print(f"tail of the service log:\n{log_tail(sandbox.log_path)}")
         stamp = utc_stamp()
-        path = write_results(results_document(phases, ceiling, verdict, sandbox, stamp, problems), f"payme-{stamp}")
-        print(f"\nresults written to {path}\n\n{markdown_table(phases, ceiling, verdict, stamp)}")
+        document = results_document(phases, ceiling, verdict, sandbox, stamp, problems)
+        document["parts"] = [part.as_dict() for part in parts]
+        path = write_results(document, f"payme-{stamp}")
+        print(f"\nresults written to {path}\n\n{markdown_table(phases, ceiling, verdict, stamp, parts)}")
 
 
 def main() -> int:

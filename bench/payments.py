@@ -25,7 +25,7 @@ import aio_pika
 import aiohttp
 import cpu
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from ceilings import Ceiling, measure_all, percentile
+from ceilings import Ceiling, floor, measure_all, percentile, print_floor
 from sandbox import (
     CLIENT_KEEPALIVE_S,
     Sandbox,
@@ -46,6 +46,10 @@ COMPLETED_KEY = "transaction.completed"
 EVENT_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 50.0
 TARGET_PER_S = 300.0
+PAYMENT_PARTS = {"pubsub": 4, "pg_tx": 2, "http": 2}
+"""The raw operations one payment cannot do without: two commands and two events (the created event the
+ingress waits on, the completed one the client waits on), each a confirmed persistent message consumed and
+acked; a database transaction for each command; two HTTP exchanges."""
 AMOUNT = 150000
 
 
@@ -301,7 +305,11 @@ def print_ceilings(result: LoadResult, ceilings: list[Ceiling]) -> None:
     for ceiling in ceilings:
         latency = "" if ceiling.p50_ms is None else f"  p50 {ceiling.p50_ms:.2f} ms  p99 {ceiling.p99_ms:.2f} ms"
         ratio = share(result.per_second, ceiling)
-        print(f"  {ceiling.name:7s} {ceiling.rate:8.0f} {ceiling.unit:16s} payments/ceiling {ratio:.3f}{latency}")
+        spent = "" if ceiling.cpu_ms is None else f"  cpu {ceiling.cpu_ms:.3f} ms/op"
+        print(
+            f"  {ceiling.name:7s} {ceiling.rate:8.0f} {ceiling.unit:16s} payments/ceiling {ratio:.3f}{latency}{spent}"
+        )
+    print_floor(ceilings, PAYMENT_PARTS, "payment")
 
 
 def results_document(result: LoadResult, ceilings: list[Ceiling], sandbox: Sandbox, stamp: str) -> dict[str, Any]:
@@ -333,7 +341,14 @@ def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> s
     ]
     for ceiling in ceilings:
         ratio = share(result.per_second, ceiling)
-        rows.append(f"| ceiling `{ceiling.name}`: {ceiling.what} | {ceiling.rate:,.0f} {ceiling.unit} | {ratio:.3f} |")
+        spent = "" if ceiling.cpu_ms is None else f" ({ceiling.cpu_ms:.3f} ms CPU each)"
+        rows.append(
+            f"| ceiling `{ceiling.name}`: {ceiling.what} | {ceiling.rate:,.0f} {ceiling.unit}{spent} | {ratio:.3f} |"
+        )
+    found = floor(ceilings, PAYMENT_PARTS)
+    if found is not None:
+        made_of = " + ".join(f"{n} x `{name}`" for name, n in PAYMENT_PARTS.items())
+        rows.append(f"| floor: {made_of}, no application code | {found[1]:,.0f} payments/s ({found[0]:.2f} ms CPU) | |")
     if result.cpu:
         rows += ["", "| CPU during the window | cores | ms per payment |", "|---|---:|---:|"]
         rows += [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in result.cpu]

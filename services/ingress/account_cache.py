@@ -1,8 +1,9 @@
-"""Resolves a create request's gateway account, keeping recent answers for a few seconds.
+"""Resolves gateway accounts for creates and webhooks, keeping recent answers for a few seconds.
 
-Accounts change rarely and every create needs one; a change made through this ingress clears the cache at
-once, and other replicas see it within TTL_S. The processor re-reads the account when it creates the
-transaction, so a removed account never gets a payment.
+Accounts change rarely and every create and gateway call needs one; a change made through this ingress (the
+accounts API, a Payme ChangePassword) clears the cache at once, and other replicas see it within TTL_S. Only
+found accounts are kept, so a new account answers at once. The processor re-reads the account for every
+change it makes, so a removed account never gets a payment.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.problems import Problem
 from shared.gateways.base import GatewayAccount
+from shared.persistence import driver
 from shared.persistence.repositories import account_from_row
-from shared.persistence.tables import gateway_accounts
 from shared.security.cipher import Cipher
 
 TTL_S = 5.0
@@ -29,9 +29,27 @@ class AccountCache:
         self._engine = engine
         self._cipher = cipher
         self._entries: dict[Key, tuple[float, GatewayAccount]] = {}
+        self._by_id: dict[tuple[str, uuid.UUID], tuple[float, GatewayAccount]] = {}
 
     def clear(self) -> None:
         self._entries.clear()
+        self._by_id.clear()
+
+    async def named(self, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
+        """The live account a webhook URL names (any tenant's: the account tells the tenant), or None."""
+        key = (gateway, account_id)
+        cached = self._by_id.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with driver.connection(self._engine) as db:
+            row = await db.fetchrow(driver.SELECT_NAMED_ACCOUNT, account_id, gateway)
+        if row is None:
+            return None
+        account = account_from_row(row, self._cipher)
+        if len(self._by_id) >= MAX_ENTRIES:
+            self._by_id.clear()
+        self._by_id[key] = (time.monotonic() + TTL_S, account)
+        return account
 
     async def resolve(self, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None) -> GatewayAccount:
         """The named account of this tenant and gateway, or its only one; a clear 422 otherwise."""
@@ -46,15 +64,12 @@ class AccountCache:
         return account
 
     async def _load(self, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None) -> GatewayAccount:
-        query = select(gateway_accounts).where(
-            gateway_accounts.c.tenant_id == tenant_id,
-            gateway_accounts.c.gateway == gateway,
-            gateway_accounts.c.deleted_at.is_(None),
-        )
-        if account_id is not None:
-            query = query.where(gateway_accounts.c.id == account_id)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query.limit(2))).mappings().all()
+        async with driver.connection(self._engine) as db:
+            if account_id is None:
+                rows = await db.fetch(driver.SELECT_ACCOUNTS_OF_GATEWAY, tenant_id, gateway)
+            else:
+                row = await db.fetchrow(driver.SELECT_ACCOUNT, tenant_id, account_id)
+                rows = [row] if row is not None and row["gateway"] == gateway else []
         if account_id is not None and not rows:
             raise Problem(422, "unknown_account", f"no {gateway} gateway account {account_id} for this tenant")
         if len(rows) != 1:

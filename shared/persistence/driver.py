@@ -49,6 +49,11 @@ AUDIT_AND_OUTBOX = (
     ") INSERT INTO outbox (event_id, routing_key, body) SELECT * FROM unnest($8::uuid[], $9::text[], $10::jsonb[])"
 )
 """One round trip for a commit's audit rows and events (the outbox trigger NOTIFYs the relay at commit)."""
+INSERT_WEBHOOK_LOG = (
+    "INSERT INTO webhook_log (tenant_id, account_id, gateway, message_id, payload, outcome) "
+    "VALUES ($1, $2, $3, $4, $5, $6)"
+)
+NEXT_CLICK_ID = "SELECT nextval('click_merchant_ids')"
 ACCOUNT_COLUMNS = "id, tenant_id, gateway, public_config, secret_config"
 SELECT_ACCOUNT = (
     f"SELECT {ACCOUNT_COLUMNS} FROM gateway_accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
@@ -57,6 +62,10 @@ SELECT_ACCOUNTS_OF_GATEWAY = (
     f"SELECT {ACCOUNT_COLUMNS} FROM gateway_accounts WHERE tenant_id = $1 AND gateway = $2 AND deleted_at IS NULL "
     "LIMIT 2"
 )
+SELECT_NAMED_ACCOUNT = (
+    f"SELECT {ACCOUNT_COLUMNS} FROM gateway_accounts WHERE id = $1 AND gateway = $2 AND deleted_at IS NULL"
+)
+"""The account a webhook URL names, of whichever tenant: the account tells the tenant."""
 REFUND_COLUMNS = (
     "id, tenant_id, transaction_id, amount, status, reason, error, provider_refund_id, created_at, updated_at"
 )

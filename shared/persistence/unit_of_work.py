@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 from asyncpg.transaction import Transaction as DriverTransaction
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import metrics, tracing
@@ -19,7 +18,6 @@ from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
 from shared.persistence import driver
 from shared.persistence.repositories import AccountRepository, RefundRepository, TransactionRepository
-from shared.persistence.tables import webhook_log
 from shared.security.cipher import Cipher
 
 OUTBOX_CHANNEL = "billing_outbox"
@@ -111,16 +109,18 @@ class UnitOfWork:
         return await self.db.fetchval(driver.CLAIM, consumer, message_id) is not None
 
     async def log_webhook(
-        self, *, tenant_id: uuid.UUID, account_id: uuid.UUID, gateway: str, message_id: str, payload: Any
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        account_id: uuid.UUID,
+        gateway: str,
+        message_id: str,
+        payload: Any,
+        outcome: str | None = None,
     ) -> None:
-        await self.conn.execute(
-            insert(webhook_log).values(
-                tenant_id=tenant_id,
-                account_id=account_id,
-                gateway=gateway,
-                message_id=message_id,
-                payload=payload,
-            )
+        """Keep a gateway's call as received (and, where the gateway has one, the code we answered)."""
+        await self.db.execute(
+            driver.INSERT_WEBHOOK_LOG, tenant_id, account_id, gateway, message_id, driver.json_text(payload), outcome
         )
 
     async def commit(self, *, actor: str, request_id: str | None, at: datetime | None = None) -> None:

@@ -71,6 +71,9 @@ async def payme_call(account_id: str, request: Request, ctx: Annotated[Ingress, 
     except RpcUnavailable as exc:
         log.warning("payme call unanswered", extra={"method": rpc.method, "error": str(exc)[:300]})
         return _refuse(rpc.id, Fault.SYSTEM_ERROR)
+    finally:
+        if isinstance(params, PasswordParams):
+            ctx.accounts.clear()  # the next call authenticates with the new key (or still the old one)
     body = reply.body if reply.ok and isinstance(reply.body, dict) else None
     if body is None or ("result" not in body and "error" not in body):
         log.warning("payme call failed in the processor", extra={"method": rpc.method, "error": reply.error})

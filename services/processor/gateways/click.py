@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, text
-
 from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
@@ -27,7 +25,7 @@ from shared.gateways.click.shop import (
     parse,
     required_fields,
 )
-from shared.persistence.tables import webhook_log
+from shared.persistence import driver
 from shared.persistence.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -163,19 +161,17 @@ def _first_complete_after_janitor(tx: Transaction, call: ShopCall) -> bool:
 
 async def _next_id(uow: UnitOfWork) -> int:
     """merchant_prepare_id / merchant_confirm_id: unique integers from a sequence, inside this transaction."""
-    return int((await uow.conn.execute(text("SELECT nextval('click_merchant_ids')"))).scalar_one())
+    return int(await uow.db.fetchval(driver.NEXT_CLICK_ID))
 
 
 async def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: Outcome) -> None:
     """Keep every call Click made with our answer; the sign is left out (it is a hash over the secret)."""
     payload = {name: value for name, value in call.received.items() if name != "sign_string"}
-    await uow.conn.execute(
-        insert(webhook_log).values(
-            tenant_id=request.tenant_id,
-            account_id=request.account_id,
-            gateway=GATEWAY,
-            message_id=f"click:{call.operation.value}:{call.click_trans_id}",
-            payload=payload,
-            outcome=str(int(outcome.error)),
-        )
+    await uow.log_webhook(
+        tenant_id=request.tenant_id,
+        account_id=request.account_id,
+        gateway=GATEWAY,
+        message_id=f"click:{call.operation.value}:{call.click_trans_id}",
+        payload=payload,
+        outcome=str(int(outcome.error)),
     )
