@@ -194,3 +194,25 @@ async def test_a_row_whose_publish_fails_stays_unsent(
     assert await receive(events, 0, timeout=0) == []
     assert await drain(relay) == 3  # a healthy relay sends it later
     assert {m.message_id for m in await receive(events, 3)} == {str(row["event_id"]) for row in rows}
+
+
+@pytest.mark.parametrize("where", ["nothing listening", "a database that is not there"])
+async def test_the_relay_outlives_a_database_it_cannot_use(
+    servers: Servers, broker: Broker, unused_tcp_port: int, where: str
+) -> None:
+    """Connection refused, or PostgreSQL's own refusal, is logged and retried; the relay's loop never dies of it."""
+    if where == "nothing listening":
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{unused_tcp_port}/billing"
+    else:
+        url = f"{servers.pg_server}/missing_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url, pool_size=1)
+    try:
+        relay = OutboxRelay(engine, broker.publisher, raw_dsn(url))
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        await asyncio.sleep(1.5)  # one failed drain and its one-second pause
+        assert not running.done(), "the relay stopped on a database error"
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    finally:
+        await engine.dispose()
