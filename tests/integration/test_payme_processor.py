@@ -18,7 +18,7 @@ from shared.broker.rpc import GatewayCall
 from shared.domain import commands
 from shared.gateways.payme.records import TIMEOUT_MS, to_ms
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.tables import audit_log, outbox, transactions
+from shared.persistence.tables import audit_log, outbox, transactions, webhook_log
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 from tests.integration.conftest import UowFactory
@@ -190,3 +190,23 @@ async def test_a_repeated_create_past_twelve_hours_cancels_with_reason_4(
         outbox.c.body["subject"].astext == str(transaction_id), outbox.c.routing_key == "transaction.expired"
     )
     assert await count(engine, expired) == 1
+
+
+async def test_every_write_call_is_logged_with_what_we_answered(
+    payme: PaymeCalls, deps: ProcessorDeps, world: TenantWorld, engine: AsyncEngine, clock: Clock
+) -> None:
+    await open_order(deps, world, "logged")
+    ours = payme_id()
+    params = {"id": ours, "time": to_ms(clock.now), "amount": 1_500_000, "account": {"order_id": "logged"}}
+    assert "result" in await payme(call(world, "CreateTransaction", **params))
+    refused = await payme(call(world, "PerformTransaction", id=payme_id()))  # a Payme id nobody created
+    assert refused["error"]["code"] == -31003
+
+    logged = select(webhook_log.c.message_id, webhook_log.c.outcome, webhook_log.c.payload).where(
+        webhook_log.c.account_id == world.accounts["payme"]
+    )
+    async with engine.connect() as conn:
+        rows = {row.message_id: row for row in (await conn.execute(logged)).all()}
+    create = rows[f"payme:CreateTransaction:{ours}"]
+    assert create.outcome == "ok" and create.payload["params"]["id"] == ours
+    assert [row.outcome for key, row in rows.items() if key.startswith("payme:PerformTransaction:")] == ["-31003"]

@@ -105,21 +105,27 @@ class PaymeCalls:
     ) -> dict[str, Any]:
         async with self._deps.uow() as uow:
             scope = await self._scope(uow, call)
-            await uow.log_webhook(
-                tenant_id=call.tenant_id,
-                account_id=call.account_id,
-                gateway="payme",
-                message_id=f"payme:{call.operation}:{payme_id}",
-                payload={"method": call.operation, "params": call.params},
-            )
             actor, request_id = f"gateway:payme:{call.account_id}", f"payme:{call.operation}:{payme_id}"
+
+            async def record(outcome: str) -> None:
+                """The call as received, with what we answered: `ok` or Payme's error code."""
+                await uow.log_webhook(
+                    tenant_id=call.tenant_id,
+                    account_id=call.account_id,
+                    gateway="payme",
+                    message_id=request_id,
+                    payload={"method": call.operation, "params": call.params},
+                    outcome=outcome,
+                )
+                await uow.commit(actor=actor, request_id=request_id)
+
             try:
                 answer = await change(scope)
-            except PaymeError:
+            except PaymeError as refusal:
                 # A refusal may still have recorded something (a timed-out transaction canceled), and the call's log.
-                await uow.commit(actor=actor, request_id=request_id)
+                await record(str(refusal.fault.code))
                 raise
-            await uow.commit(actor=actor, request_id=request_id)
+            await record("ok")
             return answer
 
     async def _scope(self, uow: UnitOfWork, call: GatewayCall) -> Scope:
