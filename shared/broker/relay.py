@@ -22,11 +22,17 @@ from shared.persistence.unit_of_work import OUTBOX_CHANNEL
 log = logging.getLogger(__name__)
 
 # The body goes out as PostgreSQL stored it (no decode and re-encode); the header and trace fields are read
-# beside it.
+# beside it. A replica takes a transaction's events only if it gets that transaction's advisory lock (held
+# until its commit), so with several relays all unsent events of one transaction go out through one of them,
+# in order; events of other transactions go to whichever relay locks them first.
+OUTBOX_LOCKS = 0x0B0C
+"""The first key of the relay's advisory locks (the second is the hash of the event's subject)."""
 CLAIM = (
     "SELECT id, event_id, routing_key, body::text AS body, body->>'subject' AS subject, "
     "body->>'tenantid' AS tenantid, body->>'traceparent' AS traceparent, body->>'tracestate' AS tracestate "
-    "FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    "FROM outbox WHERE sent_at IS NULL "
+    f"AND pg_try_advisory_xact_lock({OUTBOX_LOCKS}, hashtext(coalesce(body->>'subject', ''))) "
+    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
 )
 MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 BACKLOG = (
@@ -39,7 +45,7 @@ MEASURE_EVERY_S = 1.0
 
 
 class OutboxRelay:
-    """At-least-once: a row is marked sent only after RabbitMQ confirmed it; replicas split rows by SKIP LOCKED."""
+    """At-least-once: a row is marked sent only after RabbitMQ confirmed it; replicas split the transactions."""
 
     def __init__(self, engine: AsyncEngine, publisher: ConfirmedPublisher, listen_dsn: str, batch: int = 200) -> None:
         self._engine = engine

@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
-from shared.broker.relay import OutboxRelay
+from shared.broker.relay import CLAIM, OutboxRelay
 from shared.clock import utc_now
 from shared.domain.money import Money
 from shared.domain.transaction import Transaction
 from shared.messages import EVENTS_EXCHANGE
+from shared.persistence import driver
 from shared.persistence.database import create_engine, raw_dsn
 from shared.persistence.tables import outbox
 from shared.persistence.unit_of_work import UnitOfWork
@@ -216,3 +217,21 @@ async def test_the_relay_outlives_a_database_it_cannot_use(
         await asyncio.wait_for(running, 5)
     finally:
         await engine.dispose()
+
+
+async def test_a_relay_leaves_alone_a_transaction_whose_events_another_relay_holds(
+    store: Outbox, relay: OutboxRelay, events: AbstractQueue
+) -> None:
+    held, free = await transaction_with_events(store, updates=2), await transaction_with_events(store)
+    rows = await outbox_rows(store, [held])
+    async with driver.connection(store.engine) as db, db.transaction():
+        # Another replica claimed the held transaction's first event and is still publishing it.
+        [first] = await db.fetch(CLAIM, 1)
+        assert first["id"] == rows[0]["id"]
+        assert await relay.drain_once() == len(await outbox_rows(store, [free])), "only the other transaction"
+        sent = await outbox_rows(store, [held])
+        assert all(row["sent_at"] is None for row in sent), "none of the held transaction's later events"
+    # That replica died before marking anything sent: its events are all still there, and go out in order.
+    assert await drain(relay) == len(rows) == 4
+    arrived = [m.message_id for m in await receive(events, 7) if json.loads(m.body)["subject"] == str(held)]
+    assert arrived == [str(row["event_id"]) for row in rows]
