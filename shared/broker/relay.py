@@ -24,15 +24,18 @@ log = logging.getLogger(__name__)
 # The body goes out as PostgreSQL stored it (no decode and re-encode); the header and trace fields are read
 # beside it. A replica takes a transaction's events only if it gets that transaction's advisory lock (held
 # until its commit), so with several relays all unsent events of one transaction go out through one of them,
-# in order; events of other transactions go to whichever relay locks them first.
+# in order; events of other transactions go to whichever relay locks them first. The oldest unsent rows are
+# picked first (`candidates`), so the locks are tried on those rows only, whatever plan PostgreSQL chooses.
 OUTBOX_LOCKS = 0x0B0C
 """The first key of the relay's advisory locks (the second is the hash of the event's subject)."""
 CLAIM = (
-    "SELECT id, event_id, routing_key, body::text AS body, body->>'subject' AS subject, "
-    "body->>'tenantid' AS tenantid, body->>'traceparent' AS traceparent, body->>'tracestate' AS tracestate "
-    "FROM outbox WHERE sent_at IS NULL "
-    f"AND pg_try_advisory_xact_lock({OUTBOX_LOCKS}, hashtext(coalesce(body->>'subject', ''))) "
-    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    "WITH candidates AS ("
+    " SELECT id, coalesce(body->>'subject', '') AS subject FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1"
+    ") SELECT o.id, o.event_id, o.routing_key, o.body::text AS body, o.body->>'subject' AS subject,"
+    " o.body->>'tenantid' AS tenantid, o.body->>'traceparent' AS traceparent, o.body->>'tracestate' AS tracestate"
+    " FROM outbox o JOIN candidates c ON c.id = o.id"
+    f" WHERE o.sent_at IS NULL AND pg_try_advisory_xact_lock({OUTBOX_LOCKS}, hashtext(c.subject))"
+    " ORDER BY o.id FOR UPDATE OF o SKIP LOCKED"
 )
 MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 BACKLOG = (

@@ -89,14 +89,29 @@ async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
-async def release(conn: AsyncConnection, db: asyncpg.Connection) -> None:
-    """Give the connection back to the pool, or drop it from the pool when asyncpg found it broken.
+LOST = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    OSError,
+)
+"""What a connection the server dropped (a restart, a failover, an administrator) raises on its next use."""
 
-    SQLAlchemy notices a lost connection only on its own statements; these ran on asyncpg.
+
+async def release(conn: AsyncConnection, db: asyncpg.Connection, error: BaseException | None = None) -> None:
+    """Give the connection back to the pool; after a lost connection, start the pool afresh.
+
+    SQLAlchemy notices a lost connection only on its own statements, and these ran on asyncpg. A server that
+    dropped one connection has usually dropped them all, so the pool is replaced rather than letting each
+    pooled connection fail one request or message in turn.
     """
     try:
+        if isinstance(error, LOST):
+            db.terminate()
         if db.is_closed():
             await conn.invalidate()
+            await conn.engine.dispose()
     finally:
         await conn.close()
 
@@ -110,10 +125,14 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     except BaseException:
         await conn.close()
         raise
+    error: BaseException | None = None
     try:
         yield db
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        await release(conn, db)
+        await release(conn, db, error)
 
 
 def json_text(value: Any) -> str | None:

@@ -60,12 +60,17 @@ class UnitOfWork:
         conn = await self._engine.connect()
         try:
             self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._db = await driver.driver_of(conn)
-            self._tx = self._db.transaction()
-            await self._tx.start()
+            db = await driver.driver_of(conn)
         except BaseException:
             await conn.close()
             raise
+        try:
+            self._tx = db.transaction()
+            await self._tx.start()
+        except BaseException as exc:
+            await driver.release(conn, db, exc)
+            raise
+        self._db = db
         return self
 
     async def __aexit__(
@@ -73,12 +78,12 @@ class UnitOfWork:
     ) -> None:
         assert self._conn is not None and self._db is not None and self._tx is not None
         try:
-            if not self._committed:
+            if not self._committed and not isinstance(exc, driver.LOST):
                 await self._tx.rollback()
-        except (asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+        except (asyncpg.PostgresError, *driver.LOST):
             self._db.terminate()  # a session in an unknown state never goes back to the pool
         finally:
-            await driver.release(self._conn, self._db)
+            await driver.release(self._conn, self._db, exc)
 
     @property
     def conn(self) -> AsyncConnection:

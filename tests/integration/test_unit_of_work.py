@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -14,8 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.clock import utc_now
 from shared.domain.money import Money
 from shared.domain.transaction import Transaction
+from shared.persistence import driver
+from shared.persistence.database import create_engine, raw_dsn
 from shared.persistence.tables import audit_log, outbox, transactions
+from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
+from shared.settings import Settings
 from tests.integration.conftest import UowFactory
 from tests.support.world import TenantWorld, make_tenant
 
@@ -160,3 +165,33 @@ async def test_database_refuses_refunds_past_the_amount(
             await uow.commit(actor="tests", request_id=None)
     [row] = await rows(engine, transactions, tx.id)
     assert row["refunded_amount"] == 0
+
+
+async def test_connections_postgresql_dropped_leave_the_pool(
+    settings: Settings, cipher: Cipher, tenant: TenantWorld
+) -> None:
+    """After a restart or a failover the server has dropped every pooled connection: the first unit of work
+    finds out (its message is retried), and the pool starts afresh, so the next ones work."""
+    engine = create_engine(settings.database_url, pool_size=3)
+
+    async def backend_of_a_unit_of_work() -> int:
+        async with UnitOfWork(engine, cipher) as uow:
+            assert await uow.accounts(tenant.tenant_id).get(tenant.accounts["cash"]) is not None
+            await asyncio.sleep(0.1)  # held a moment, so that three of them open three connections
+            return int(await uow.db.fetchval("SELECT pg_backend_pid()"))
+
+    try:
+        pooled = set(await asyncio.gather(*(backend_of_a_unit_of_work() for _ in range(3))))
+        assert len(pooled) == 3
+        admin = await asyncpg.connect(raw_dsn(settings.database_url))
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", list(pooled))
+        finally:
+            await admin.close()
+
+        with pytest.raises(driver.LOST):
+            await backend_of_a_unit_of_work()
+        after = {await backend_of_a_unit_of_work() for _ in range(3)}
+        assert not after & pooled, "a dropped connection came back from the pool"
+    finally:
+        await engine.dispose()
