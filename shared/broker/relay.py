@@ -42,7 +42,8 @@ BACKLOG = (
     "SELECT count(*) AS unsent, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS lag "
     "FROM outbox WHERE sent_at IS NULL"
 )
-DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, SQLAlchemyError)
+DATABASE_ERRORS = (asyncpg.PostgresError, SQLAlchemyError, *driver.LOST)
+LISTEN_CONNECT_TIMEOUT_S = 5.0
 MEASURE_EVERY_S = 1.0
 """The backlog query runs at most this often, however many drains a busy second has."""
 
@@ -59,9 +60,12 @@ class OutboxRelay:
         self._measured_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = await self._listen()
+        listener: asyncpg.Connection | None = None
         try:
             while not stop.is_set():
+                if listener is None or listener.is_closed():
+                    # At start, and after PostgreSQL dropped the connection (a restart): until then, polling.
+                    listener = await self._listen()
                 # Cleared before draining: a NOTIFY that lands during the drain wakes the next round at once.
                 self._wake.clear()
                 try:
@@ -76,15 +80,15 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
         finally:
-            if listener is not None:
+            if listener is not None and not listener.is_closed():
                 await listener.close()
 
     async def _listen(self) -> asyncpg.Connection | None:
         try:
-            connection = await asyncpg.connect(self._listen_dsn)
+            connection = await asyncpg.connect(self._listen_dsn, timeout=LISTEN_CONNECT_TIMEOUT_S)
             await connection.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
             return connection
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, *DATABASE_ERRORS) as exc:
             log.warning("outbox relay polls without LISTEN: %s", exc)
             return None
 

@@ -177,23 +177,5 @@ def refund_row(refund: Refund) -> tuple[Any, ...]:
 
 
 def transaction_update(tx: Transaction) -> tuple[Any, ...]:
-    """UPDATE_TRANSACTION's parameters: the row's key and version, then every column and the next version."""
-    return (
-        tx.id,
-        tx.version,
-        tx.tenant_id,
-        tx.account_id,
-        tx.gateway,
-        tx.status.value,
-        tx.amount,
-        tx.refunded_amount,
-        tx.currency,
-        json.dumps(tx.details),
-        json.dumps(tx.metadata),
-        tx.payment_url,
-        tx.expires_at,
-        tx.deleted_at,
-        tx.created_at,
-        tx.updated_at,
-        tx.version + 1,
-    )
+    """UPDATE_TRANSACTION's parameters: the row's key and version, then every other column and the next version."""
+    return (tx.id, tx.version, *transaction_row(tx)[1:], tx.version + 1)

@@ -31,26 +31,6 @@ def transaction_from_row(row: Any) -> Transaction:
     )
 
 
-def transaction_values(tx: Transaction) -> dict[str, Any]:
-    return {
-        "id": tx.id,
-        "tenant_id": tx.tenant_id,
-        "account_id": tx.account_id,
-        "gateway": tx.gateway,
-        "status": tx.status.value,
-        "amount": tx.amount,
-        "refunded_amount": tx.refunded_amount,
-        "currency": tx.currency,
-        "details": tx.details,
-        "metadata": tx.metadata,
-        "payment_url": tx.payment_url,
-        "expires_at": tx.expires_at,
-        "deleted_at": tx.deleted_at,
-        "created_at": tx.created_at,
-        "updated_at": tx.updated_at,
-    }
-
-
 def refund_from_row(row: Any) -> Refund:
     return Refund(
         id=row["id"],
@@ -64,18 +44,3 @@ def refund_from_row(row: Any) -> Refund:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-
-
-def refund_values(refund: Refund) -> dict[str, Any]:
-    return {
-        "id": refund.id,
-        "tenant_id": refund.tenant_id,
-        "transaction_id": refund.transaction_id,
-        "amount": refund.amount,
-        "status": refund.status.value,
-        "reason": refund.reason,
-        "error": refund.error,
-        "provider_refund_id": refund.provider_refund_id,
-        "created_at": refund.created_at,
-        "updated_at": refund.updated_at,
-    }

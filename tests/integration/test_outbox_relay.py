@@ -6,11 +6,12 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import asyncpg
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, DeliveryMode
 from sqlalchemy import select
@@ -235,3 +236,32 @@ async def test_a_relay_leaves_alone_a_transaction_whose_events_another_relay_hol
     assert await drain(relay) == len(rows) == 4
     arrived = [m.message_id for m in await receive(events, 7) if json.loads(m.body)["subject"] == str(held)]
     assert arrived == [str(row["event_id"]) for row in rows]
+
+
+async def test_the_relay_listens_again_after_postgresql_dropped_its_connection(
+    store: Outbox, broker: Broker, relay: OutboxRelay
+) -> None:
+    listening = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%billing_outbox%'"
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    admin = await asyncpg.connect(raw_dsn(store.url))
+    try:
+        first = await _eventually(admin, listening, lambda pids: len(pids) == 1)
+        await admin.execute("SELECT pg_terminate_backend($1)", first[0])
+        again = await _eventually(admin, listening, lambda pids: len(pids) == 1 and pids != first)
+        assert again != first
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+        await admin.close()
+
+
+async def _eventually(admin: asyncpg.Connection, query: str, done: Callable[[list[int]], bool]) -> list[int]:
+    for _ in range(100):
+        pids = [row["pid"] for row in await admin.fetch(query)]
+        if done(pids):
+            return pids
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within 10 s: {query}")
