@@ -5,8 +5,10 @@ id) and PerformTransaction, each a POST to /webhooks/payme/{account} with the ac
 The orders are opened beforehand with `transaction.create` commands on billing.commands (as an upstream
 module opens them, like `Simulation.open_order`), so creating them is not measured.
 
-1. The raw request-reply ceiling (bench/ceilings.py `rpc`) is measured first, on the idle machine.
-2. Saturation: --callers concurrent callers (aiohttp, keep-alive) loop cycles: the maximum calls/s.
+1. The raw ceilings (bench/ceilings.py `rpc`, and `pg_tx` and `http` for the floor of one call) are measured
+   first, on the idle machine.
+2. Saturation: --callers concurrent callers (aiohttp, keep-alive) loop cycles: the maximum calls/s, and the
+   CPU each process group spent per call (bench/cpu.py).
 3. Paced: cycles start on a schedule (open loop: whether or not earlier ones have finished) so that calls
    arrive at --paced-share (0.5) of the saturation rate: the p99 at half the maximum load.
 

@@ -2,8 +2,10 @@
 
 Each client loops: POST /v1/transactions?wait=true (201), POST /v1/transactions/{id}/complete (202),
 then waits for that transaction's `transaction.completed` event on `billing.events`. A payment's
-latency runs from the first POST to its event. Afterwards the raw-driver ceilings (bench/ceilings.py)
-are measured in the same run and the payment rate is set against each.
+latency runs from the first POST to its event. The CPU each process group spent per payment is read from
+/proc during the window (bench/cpu.py). Afterwards the raw-driver ceilings (bench/ceilings.py) are measured
+in the same run, the payment rate is set against each, and their CPU per operation gives the floor of one
+payment's raw parts.
 
     python bench/payments.py [--seconds 20] [--clients 64] [--warmup 3] [--ceiling-seconds 4]
 """
