@@ -49,6 +49,18 @@ class Ceiling:
         """The ceiling as a JSON-ready dict."""
         return asdict(self)
 
+    @classmethod
+    def timed(cls, name: str, what: str, unit: str, latencies: list[float], elapsed: float) -> Ceiling:
+        """A ceiling measured by its operations' latencies over `elapsed` seconds."""
+        return cls(
+            name=name,
+            what=what,
+            unit=unit,
+            rate=len(latencies) / elapsed,
+            p50_ms=percentile(latencies, 0.50) * 1e3,
+            p99_ms=percentile(latencies, 0.99) * 1e3,
+        )
+
 
 def percentile(samples: list[float], fraction: float) -> float:
     """The nearest-rank percentile of the samples (0 when there are none)."""
@@ -124,13 +136,8 @@ async def rpc_ceiling(amqp_url: str, seconds: float, callers: int = 64) -> Ceili
     finally:
         await client.close()
         await server.close()
-    return Ceiling(
-        name="rpc",
-        what=f"aio-pika request-reply, one reply queue, {callers} callers",
-        unit="round trips/s",
-        rate=len(latencies) / elapsed,
-        p50_ms=percentile(latencies, 0.50) * 1e3,
-        p99_ms=percentile(latencies, 0.99) * 1e3,
+    return Ceiling.timed(
+        "rpc", f"aio-pika request-reply, one reply queue, {callers} callers", "round trips/s", latencies, elapsed
     )
 
 
@@ -228,13 +235,8 @@ async def pg_tx_ceiling(dsn: str, seconds: float, connections: int = 16, callers
         await pool.execute(f"DROP TABLE {SCRATCH_TABLE}")
     finally:
         await pool.close()
-    return Ceiling(
-        name="pg_tx",
-        what=f"asyncpg transaction insert+update, {connections} connections",
-        unit="transactions/s",
-        rate=len(latencies) / elapsed,
-        p50_ms=percentile(latencies, 0.50) * 1e3,
-        p99_ms=percentile(latencies, 0.99) * 1e3,
+    return Ceiling.timed(
+        "pg_tx", f"asyncpg transaction insert+update, {connections} connections", "transactions/s", latencies, elapsed
     )
 
 
@@ -284,13 +286,12 @@ async def http_ceiling(seconds: float, callers: int = 64) -> Ceiling:
     finally:
         server.should_exit = True
         await serving
-    return Ceiling(
-        name="http",
-        what=f"JSON POST to a bare ASGI app on uvicorn (httptools), {callers} aiohttp callers",
-        unit="requests/s",
-        rate=len(latencies) / elapsed,
-        p50_ms=percentile(latencies, 0.50) * 1e3,
-        p99_ms=percentile(latencies, 0.99) * 1e3,
+    return Ceiling.timed(
+        "http",
+        f"JSON POST to a bare ASGI app on uvicorn (httptools), {callers} aiohttp callers",
+        "requests/s",
+        latencies,
+        elapsed,
     )
 
 

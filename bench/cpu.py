@@ -138,6 +138,12 @@ def print_shares(title: str, cpu: list[CpuShare], unit: str) -> None:
         )
 
 
+def markdown_rows(title: str, cpu: list[CpuShare], unit: str) -> list[str]:
+    """The shares as a markdown table (with a blank line before it) for docs/performance.md."""
+    rows = ["", f"| {title} | cores | ms per {unit} |", "|---|---:|---:|"]
+    return rows + [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in cpu]
+
+
 def infrastructure_bound(cpu: list[CpuShare]) -> float | None:
     """Units per second the machine could do if only PostgreSQL, RabbitMQ and the kernel spent CPU."""
     outside = sum(s.ms_per_unit for s in cpu if s.group in INFRASTRUCTURE)

@@ -653,8 +653,7 @@ def markdown_table(
             f"({found[1] / ceiling.rate:.0%} of the rpc ceiling).",
         ]
     if saturation.cpu:
-        rows += ["", "| CPU at saturation | cores | ms per call |", "|---|---:|---:|"]
-        rows += [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in saturation.cpu]
+        rows += cpu.markdown_rows("CPU at saturation", saturation.cpu, "call")
     return "\n".join(rows)
 
 
@@ -676,7 +675,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-in-flight", type=int, default=512, help="paced: cycles in flight before starts are dropped (512)"
     )
-    parser.add_argument("--ceiling-seconds", type=float, default=4.0, help="time of the rpc ceiling (default 4)")
+    parser.add_argument("--ceiling-seconds", type=float, default=4.0, help="time of each ceiling (default 4)")
     parser.add_argument(
         "--paced-rate", type=float, default=None, help="paced calls/s, instead of --paced-share of the saturation rate"
     )

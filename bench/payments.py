@@ -352,8 +352,7 @@ def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> s
         made_of = " + ".join(f"{n} x `{name}`" for name, n in PAYMENT_PARTS.items())
         rows.append(f"| floor: {made_of}, no application code | {found[1]:,.0f} payments/s ({found[0]:.2f} ms CPU) | |")
     if result.cpu:
-        rows += ["", "| CPU during the window | cores | ms per payment |", "|---|---:|---:|"]
-        rows += [f"| {s.group} | {s.cores:.2f} | {s.ms_per_unit:.2f} |" for s in result.cpu]
+        rows += cpu.markdown_rows("CPU during the window", result.cpu, "payment")
     return "\n".join(rows)
 
 
