@@ -116,15 +116,25 @@ async def release(conn: AsyncConnection, db: asyncpg.Connection, error: BaseExce
         await conn.close()
 
 
-@asynccontextmanager
-async def connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection for statements that stand alone (each commits on its own: no BEGIN, no COMMIT)."""
+async def checkout(engine: AsyncEngine, *, autocommit: bool = False) -> tuple[AsyncConnection, asyncpg.Connection]:
+    """A pooled connection, through SQLAlchemy and as asyncpg's; hand both back with `release`.
+
+    `autocommit`: SQLAlchemy never opens a transaction of its own on it (the caller opens asyncpg's).
+    """
     conn = await engine.connect()
     try:
-        db = await driver_of(conn)
+        if autocommit:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn, await driver_of(conn)
     except BaseException:
         await conn.close()
         raise
+
+
+@asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for statements that stand alone (each commits on its own: no BEGIN, no COMMIT)."""
+    conn, db = await checkout(engine)
     error: BaseException | None = None
     try:
         yield db

@@ -57,13 +57,8 @@ class UnitOfWork:
         self._events: list[DomainEvent] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        conn = await self._engine.connect()
-        try:
-            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            db = await driver.driver_of(conn)
-        except BaseException:
-            await conn.close()
-            raise
+        conn, db = await driver.checkout(self._engine, autocommit=True)
+        self._conn = conn
         try:
             self._tx = db.transaction()
             await self._tx.start()
