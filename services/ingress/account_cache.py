@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ingress.problems import Problem
 from shared.gateways.base import GatewayAccount
 from shared.persistence import driver
-from shared.persistence.repositories import account_from_row
+from shared.persistence.repositories import AccountRepository, account_from_row
 from shared.security.cipher import Cipher
 
 TTL_S = 5.0
@@ -65,18 +65,19 @@ class AccountCache:
 
     async def _load(self, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None) -> GatewayAccount:
         async with driver.connection(self._engine) as db:
+            accounts = AccountRepository(db, tenant_id, self._cipher)
             if account_id is None:
-                rows = await db.fetch(driver.SELECT_ACCOUNTS_OF_GATEWAY, tenant_id, gateway)
+                found = await accounts.first_two_of(gateway)
             else:
-                row = await db.fetchrow(driver.SELECT_ACCOUNT, tenant_id, account_id)
-                rows = [row] if row is not None and row["gateway"] == gateway else []
-        if account_id is not None and not rows:
+                named = await accounts.get(account_id)
+                found = [named] if named is not None and named.gateway == gateway else []
+        if account_id is not None and not found:
             raise Problem(422, "unknown_account", f"no {gateway} gateway account {account_id} for this tenant")
-        if len(rows) != 1:
+        if len(found) != 1:
             detail = (
                 f"this tenant has no {gateway} gateway account"
-                if not rows
+                if not found
                 else f"this tenant has several {gateway} accounts: name one with account_id"
             )
             raise Problem(422, "account_required", detail)
-        return account_from_row(rows[0], self._cipher)
+        return found[0]

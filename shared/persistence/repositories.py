@@ -92,8 +92,13 @@ class AccountRepository:
 
     async def only_one_for(self, gateway: str) -> GatewayAccount | None:
         """The tenant's account for a gateway when it has exactly one (so `account_id` may be left out)."""
+        found = await self.first_two_of(gateway)
+        return found[0] if len(found) == 1 else None
+
+    async def first_two_of(self, gateway: str) -> list[GatewayAccount]:
+        """Up to two of the tenant's live accounts for a gateway: enough to tell none, one and several apart."""
         rows = await self._db.fetch(driver.SELECT_ACCOUNTS_OF_GATEWAY, self._tenant_id, gateway)
-        return account_from_row(rows[0], self._cipher) if len(rows) == 1 else None
+        return [account_from_row(row, self._cipher) for row in rows]
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
