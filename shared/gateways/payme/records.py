@@ -112,11 +112,6 @@ def statement_entry(tx: Transaction) -> dict[str, Any]:
         "time": _time(tx, "payme_time"),
         "amount": tx.amount,  # tiyin: UZS minor units, which is what we store
         "account": tx.details.get("account"),
-        "create_time": _time(tx, "create_time"),
-        "perform_time": _time(tx, "perform_time"),
-        "cancel_time": _time(tx, "cancel_time"),
-        "transaction": str(tx.id),
-        "state": state(tx),
-        "reason": tx.details.get("reason"),
+        **check_result(tx),  # the times, our id, the state and the reason, as CheckTransaction gives them
         "receivers": tx.details.get("receivers"),
     }
