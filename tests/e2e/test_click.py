@@ -35,6 +35,7 @@ from shared.persistence.tables import transactions, webhook_log
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 from tests.conftest import Servers, drop_vhost, new_vhost
+from tests.support.click import PREPARE_VECTOR, SECRET
 from tests.support.events import EventLog
 from tests.support.fakes.click_merchant import REVERSED, SUCCESSFUL, ClickMerchantFake
 from tests.support.http import create, until
@@ -225,21 +226,10 @@ async def test_the_gateways_md_vector_is_accepted_as_sent(
     client: httpx.AsyncClient, engine: AsyncEngine, cipher: Cipher
 ) -> None:
     """gateways.md's Prepare, byte for byte (its sign included), then its Complete signed with the real prepare id."""
-    config = {"service_id": 12345, "merchant_id": 1, "merchant_user_id": 777, "secret_key": "TEST_SECRET_KEY"}
+    config = {"service_id": 12345, "merchant_id": 1, "merchant_user_id": 777, "secret_key": SECRET}
     vector = Shop(client, await make_tenant(engine, cipher, configs={"click": config}), config)
     tx = await vector.order(merchant_trans_id="order-1001")
-    prepare = {
-        "click_trans_id": "2854321987",
-        "service_id": "12345",
-        "click_paydoc_id": "3987654321",
-        "merchant_trans_id": "order-1001",
-        "amount": "15000.00",
-        "action": "0",
-        "error": "0",
-        "error_note": "Success",
-        "sign_time": "2025-05-28 12:00:00",
-        "sign_string": "5168e3812610f5f2056fdf687b09d56e",
-    }
+    prepare = dict(PREPARE_VECTOR)
 
     prepared = await vector.post(Operation.PREPARE, prepare)
     prepare_id = prepared["merchant_prepare_id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,18 +19,10 @@ from shared.gateways.stripe.adapter import StripeAdapter
 from shared.gateways.stripe.client import StripeCalls
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
 from tests.support.fakes.stripe_api import FakeStripe
+from tests.support.reconciliation import Ledger
 
 NOW = datetime.now(UTC)
 PERIOD = Period(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
-
-
-class Ledger:
-    def __init__(self, *txs: Transaction) -> None:
-        self._txs = txs
-
-    async def transactions(self) -> AsyncIterator[Transaction]:
-        for tx in self._txs:
-            yield tx
 
 
 @pytest.fixture

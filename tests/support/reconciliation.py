@@ -1,15 +1,28 @@
-"""Starting a reconciliation run through the API and waiting for its report."""
+"""Starting a reconciliation run through the API and waiting for its report; a ledger for API sources."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
+from shared.domain.transaction import Transaction
 from tests.support.world import TenantWorld
+
+
+class Ledger:
+    """Our side of a reconciliation, as an API source reads it: the given transactions, streamed."""
+
+    def __init__(self, *txs: Transaction) -> None:
+        self._txs = txs
+
+    async def transactions(self) -> AsyncIterator[Transaction]:
+        for tx in self._txs:
+            yield tx
 
 
 def this_hour() -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +21,7 @@ from shared.gateways.click.config import ClickConfig
 from shared.gateways.click.merchant_api import MerchantAnswer, MerchantApi
 from shared.gateways.click.reconciliation import record_of, status_of
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
+from tests.support.reconciliation import Ledger
 
 CREATED = datetime(2026, 3, 1, 7, 0, 0, tzinfo=UTC)
 CONFIG = ClickConfig(
@@ -144,15 +144,6 @@ async def test_the_merchant_api_reads_the_amount_of_a_status_answer(raw: bytes, 
 
     assert (answer.payment_status, answer.amount) == (2, amount)
     assert answer.amount is None or str(answer.amount) == str(amount)
-
-
-class Ledger:
-    def __init__(self, *txs: Transaction) -> None:
-        self._txs = txs
-
-    async def transactions(self) -> AsyncIterator[Transaction]:
-        for tx in self._txs:
-            yield tx
 
 
 def test_the_adapter_is_an_api_source_with_reference_paths() -> None:

@@ -10,20 +10,10 @@ from shared.domain.money import Money
 from shared.domain.transaction import Transaction
 from shared.gateways.click.rules import verdict
 from shared.gateways.click.shop import ClickError, Operation, ShopCall, parse
+from tests.support.click import PREPARE_VECTOR
 
 NOW = datetime(2025, 5, 28, 12, 0, tzinfo=UTC)
-FIELDS = {
-    "click_trans_id": "2854321987",
-    "service_id": "12345",
-    "click_paydoc_id": "3987654321",
-    "merchant_trans_id": "order-1001",
-    "amount": "15000.00",
-    "action": "0",
-    "error": "0",
-    "error_note": "Success",
-    "sign_time": "2025-05-28 12:00:00",
-    "sign_string": "unchecked-here",
-}
+FIELDS = {**PREPARE_VECTOR, "sign_string": "unchecked-here"}
 
 
 def order(currency: str = "UZS", expires_at: datetime | None = None, **details: Any) -> Transaction:

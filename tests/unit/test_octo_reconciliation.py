@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +22,7 @@ from shared.gateways.octo.config import OctoConfig
 from shared.gateways.octo.payloads import OctoPayment, parse_payment, payment_request
 from shared.gateways.octo.reconciliation import record_of, worth_asking
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
+from tests.support.reconciliation import Ledger
 
 CREATED = datetime(2026, 3, 1, 7, 0, 0, tzinfo=UTC)
 CONFIG = OctoConfig(shop_id=42, secret="s3cret", unique_key="k", notify_url="https://billing.test/webhooks/octo/a")
@@ -139,15 +139,6 @@ def test_only_payments_octo_can_know_are_asked_about() -> None:
     assert worth_asking(transaction(status=TransactionStatus.PENDING)), "its create may have lost Octo's answer"
     assert not worth_asking(transaction(status=TransactionStatus.FAILED)), "a create Octo refused"
     assert not worth_asking(transaction(status=TransactionStatus.EXPIRED))
-
-
-class Ledger:
-    def __init__(self, *txs: Transaction) -> None:
-        self._txs = txs
-
-    async def transactions(self) -> AsyncIterator[Transaction]:
-        for tx in self._txs:
-            yield tx
 
 
 def test_the_adapter_is_an_api_source_with_reference_paths() -> None:
