@@ -61,7 +61,8 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     async def reconcile(m: RunReconciliationMessage) -> None:
         await reconciler.run(m.tenant_id, m.reconciliation_id)
 
-    wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings, engine, cipher))
+    reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
+    wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings, engine, cipher, reader))
     routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
         "transaction.complete": (

@@ -190,7 +190,7 @@ class TransactionHandlers:
         async with self._uow() as uow:
             if not await uow.claim(CONSUMER, cmd.command_id):
                 return
-            await uow.log_webhook(
+            uow.log_webhook(
                 tenant_id=cmd.tenant_id,
                 account_id=cmd.account_id,
                 gateway="integrator",

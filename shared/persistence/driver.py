@@ -42,17 +42,16 @@ UPDATE_TRANSACTION = (
     "WHERE id = $1 AND version = $2 RETURNING id"
 )
 CLAIM = "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING message_id"
-AUDIT_AND_OUTBOX = (
+AUDIT_OUTBOX_AND_WEBHOOKS = (
     "WITH audit AS ("
     " INSERT INTO audit_log (tenant_id, transaction_id, actor, action, before, after, request_id)"
     " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])"
+    "), calls AS ("
+    " INSERT INTO webhook_log (tenant_id, account_id, gateway, message_id, payload, outcome)"
+    " SELECT * FROM unnest($11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::text[])"
     ") INSERT INTO outbox (event_id, routing_key, body) SELECT * FROM unnest($8::uuid[], $9::text[], $10::jsonb[])"
 )
-"""One round trip for a commit's audit rows and events (the outbox trigger NOTIFYs the relay at commit)."""
-INSERT_WEBHOOK_LOG = (
-    "INSERT INTO webhook_log (tenant_id, account_id, gateway, message_id, payload, outcome) "
-    "VALUES ($1, $2, $3, $4, $5, $6)"
-)
+"""One round trip for a commit's audit rows, events and gateway calls (the outbox trigger NOTIFYs at commit)."""
 NEXT_CLICK_ID = "SELECT nextval('click_merchant_ids')"
 ACCOUNT_COLUMNS = "id, tenant_id, gateway, public_config, secret_config"
 SELECT_ACCOUNT = (

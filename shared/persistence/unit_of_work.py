@@ -43,11 +43,15 @@ class UnitOfWork:
     The transaction is asyncpg's, opened at entry. The hot statements run on asyncpg (`shared.persistence.driver`);
     `conn` is the same session through SQLAlchemy, in autocommit mode so that it never opens a transaction of its
     own: whatever runs on it runs inside this one.
+
+    With `read_only=True` no transaction is opened (two round trips less) and `commit()` is refused: each
+    statement reads its own snapshot, which is what a read committed transaction gives a reader anyway.
     """
 
-    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+    def __init__(self, engine: AsyncEngine, cipher: Cipher, *, read_only: bool = False) -> None:
         self._engine = engine
         self._cipher = cipher
+        self._read_only = read_only
         self._conn: AsyncConnection | None = None
         self._db: asyncpg.Connection | None = None
         self._tx: DriverTransaction | None = None
@@ -55,25 +59,27 @@ class UnitOfWork:
         self._transactions: list[Transaction] = []
         self._refunds: list[Refund] = []
         self._events: list[DomainEvent] = []
+        self._calls = WebhookColumns()
 
     async def __aenter__(self) -> UnitOfWork:
         conn, db = await driver.checkout(self._engine, autocommit=True)
         self._conn = conn
-        try:
-            self._tx = db.transaction()
-            await self._tx.start()
-        except BaseException as exc:
-            await driver.release(conn, db, exc)
-            raise
+        if not self._read_only:
+            try:
+                self._tx = db.transaction()
+                await self._tx.start()
+            except BaseException as exc:
+                await driver.release(conn, db, exc)
+                raise
         self._db = db
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._conn is not None and self._db is not None and self._tx is not None
+        assert self._conn is not None and self._db is not None
         try:
-            if not self._committed and not isinstance(exc, driver.LOST):
+            if self._tx is not None and not self._committed and not isinstance(exc, driver.LOST):
                 await self._tx.rollback()
         except (asyncpg.PostgresError, *driver.LOST):
             self._db.terminate()  # a session in an unknown state never goes back to the pool
@@ -108,7 +114,7 @@ class UnitOfWork:
         """Record a message as processed; False when it already was (a duplicate delivery)."""
         return await self.db.fetchval(driver.CLAIM, consumer, message_id) is not None
 
-    async def log_webhook(
+    def log_webhook(
         self,
         *,
         tenant_id: uuid.UUID,
@@ -118,13 +124,12 @@ class UnitOfWork:
         payload: Any,
         outcome: str | None = None,
     ) -> None:
-        """Keep a gateway's call as received (and, where the gateway has one, the code we answered)."""
-        await self.db.execute(
-            driver.INSERT_WEBHOOK_LOG, tenant_id, account_id, gateway, message_id, driver.json_text(payload), outcome
-        )
+        """Keep a gateway's call as received (and, where the gateway has one, the code we answered), at commit."""
+        self._calls.add(tenant_id, account_id, gateway, message_id, driver.json_text(payload), outcome)
 
     async def commit(self, *, actor: str, request_id: str | None, at: datetime | None = None) -> None:
-        assert self._tx is not None
+        if self._tx is None:
+            raise RuntimeError("a read-only unit of work has nothing to commit")
         await self._write_refunds()
         audit = AuditColumns()
         outbox = OutboxColumns()
@@ -145,8 +150,10 @@ class UnitOfWork:
         for event in self._events:
             outbox.add(event, at)
         self._events.clear()
-        if outbox.rows:
-            await self.db.execute(driver.AUDIT_AND_OUTBOX, *audit.columns(), *outbox.columns())
+        if outbox.rows or self._calls.rows:
+            await self.db.execute(
+                driver.AUDIT_OUTBOX_AND_WEBHOOKS, *audit.columns(), *outbox.columns(), *self._calls.columns()
+            )
         await self._tx.commit()
         self._committed = True
         for gateway, status in moves:
@@ -182,6 +189,19 @@ class AuditColumns:
 
     def columns(self) -> list[list[Any]]:
         return [list(column) for column in zip(*self._rows, strict=True)] if self._rows else [[]] * 7
+
+
+class WebhookColumns:
+    """A commit's gateway calls for webhook_log, column by column."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, *row: Any) -> None:
+        self.rows.append(row)
+
+    def columns(self) -> list[list[Any]]:
+        return [list(column) for column in zip(*self.rows, strict=True)] if self.rows else [[]] * 6
 
 
 class OutboxColumns:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from shared.domain import commands
 from shared.gateways.payme.records import TIMEOUT_MS, to_ms
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.tables import audit_log, outbox, transactions, webhook_log
+from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 from tests.integration.conftest import UowFactory
@@ -56,7 +58,8 @@ def deps(
     cipher: Cipher,
 ) -> ProcessorDeps:
     handlers = TransactionHandlers(uow_factory, registry, clock)
-    return ProcessorDeps(uow_factory, registry, clock, handlers, settings, engine, cipher)
+    reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
+    return ProcessorDeps(uow_factory, registry, clock, handlers, settings, engine, cipher, reader)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from shared.domain.money import Money
 from shared.domain.transaction import Transaction
 from shared.persistence import driver
 from shared.persistence.database import create_engine, raw_dsn
-from shared.persistence.tables import audit_log, outbox, transactions
+from shared.persistence.tables import audit_log, outbox, transactions, webhook_log
 from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
 from shared.settings import Settings
@@ -96,6 +96,47 @@ async def test_leaving_without_commit_writes_nothing(
     assert await outbox_rows(engine, tx.id) == []
     async with uow_factory() as uow:  # the inbox claim was rolled back too
         assert await uow.claim("tests", f"uncommitted-{tx.id}")
+
+
+async def test_webhook_calls_are_written_with_the_commit_only(
+    uow_factory: UowFactory, engine: AsyncEngine, tenant: TenantWorld
+) -> None:
+    kept, dropped = f"kept-{uuid.uuid4()}", f"dropped-{uuid.uuid4()}"
+    account_id = tenant.accounts["cash"]
+    for message_id, committed in ((kept, True), (dropped, False)):
+        async with uow_factory() as uow:
+            uow.log_webhook(
+                tenant_id=tenant.tenant_id,
+                account_id=account_id,
+                gateway="cash",
+                message_id=message_id,
+                payload={"n": 1},
+                outcome="ok",
+            )
+            if committed:
+                await uow.commit(actor="tests", request_id=None)  # no transaction changed: the call alone
+    async with engine.connect() as conn:
+        found = (
+            (await conn.execute(select(webhook_log).where(webhook_log.c.message_id.in_([kept, dropped]))))
+            .mappings()
+            .all()
+        )
+    assert [(row["message_id"], row["payload"], row["outcome"]) for row in found] == [(kept, {"n": 1}, "ok")]
+
+
+async def test_a_read_only_unit_of_work_opens_no_transaction(
+    engine: AsyncEngine, cipher: Cipher, tenant: TenantWorld
+) -> None:
+    tx = new_cash_transaction(tenant)
+    async with UnitOfWork(engine, cipher) as uow:
+        uow.transactions(tenant.tenant_id).add(tx)
+        await uow.commit(actor="tests", request_id=None)
+    async with UnitOfWork(engine, cipher, read_only=True) as uow:
+        assert not uow.db.is_in_transaction()
+        found = await uow.transactions(tenant.tenant_id).get(tx.id)
+        assert found is not None and found.id == tx.id
+        with pytest.raises(RuntimeError, match="read-only"):
+            await uow.commit(actor="tests", request_id=None)
 
 
 async def test_claim_refuses_a_duplicate_message(uow_factory: UowFactory) -> None:

@@ -35,6 +35,8 @@ class ProcessorDeps:
     settings: Settings
     engine: AsyncEngine
     cipher: Cipher
+    reader: Callable[[], UnitOfWork]
+    """A unit of work that only reads: no database transaction, nothing to commit."""
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class ClickCalls:
                     outcome = await self._prepare(uow, tx, call)
                 case Operation.COMPLETE:
                     outcome = await self._complete(uow, tx, call)
-            await _log_call(uow, request, call, outcome)
+            _log_call(uow, request, call, outcome)
             if self._too_late(request.params.get(REPLY_BY)):
                 # The ingress has told Click -7 already: committing now would make us disagree with Click.
                 log.warning("click: answer too late, rolled back", extra={"click_trans_id": call.click_trans_id})
@@ -164,10 +164,10 @@ async def _next_id(uow: UnitOfWork) -> int:
     return int(await uow.db.fetchval(driver.NEXT_CLICK_ID))
 
 
-async def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: Outcome) -> None:
+def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: Outcome) -> None:
     """Keep every call Click made with our answer; the sign is left out (it is a hash over the secret)."""
     payload = {name: value for name, value in call.received.items() if name != "sign_string"}
-    await uow.log_webhook(
+    uow.log_webhook(
         tenant_id=request.tenant_id,
         account_id=request.account_id,
         gateway=GATEWAY,

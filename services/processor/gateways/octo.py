@@ -49,7 +49,7 @@ class OctoNotifications:
                 return _refused(404, NotifyError.UNKNOWN_ACCOUNT, f"no Octo account {account_id}")
             # The raw call is kept whatever comes of it (webhook_log), in the same transaction as its effect.
             payload = notice.model_dump(mode="json")
-            await uow.log_webhook(
+            uow.log_webhook(
                 tenant_id=tenant_id, account_id=account_id, gateway=GATEWAY, message_id=request_id, payload=payload
             )
             tx = await _find(uow, tenant_id, account_id, notice)

@@ -97,7 +97,7 @@ class PaymeCalls:
                 raise PaymeError(Fault.METHOD_NOT_FOUND, call.operation)
 
     async def _read(self, call: GatewayCall, answer: Callable[[Scope], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        async with self._deps.uow() as uow:
+        async with self._deps.reader() as uow:
             return await answer(await self._scope(uow, call))
 
     async def _write(
@@ -109,7 +109,7 @@ class PaymeCalls:
 
             async def record(outcome: str) -> None:
                 """The call as received, with what we answered: `ok` or Payme's error code."""
-                await uow.log_webhook(
+                uow.log_webhook(
                     tenant_id=call.tenant_id,
                     account_id=call.account_id,
                     gateway="payme",

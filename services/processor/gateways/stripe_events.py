@@ -60,7 +60,7 @@ class StripeEvents:
         async with self._uow() as uow:
             if not await uow.claim(CONSUMER, f"{message.account_id}:{event.id}"):
                 return
-            await uow.log_webhook(
+            uow.log_webhook(
                 tenant_id=message.tenant_id,
                 account_id=message.account_id,
                 gateway="stripe",
