@@ -7,7 +7,8 @@ Four measurements, each for a few seconds:
   http    - a JSON POST answered by a bare ASGI app on uvicorn (httptools), aiohttp keep-alive callers
 
 Each also records the machine's CPU per operation (all processes, both sides, the brokers), so that a
-floor can be put together: what the raw parts of one payment cost with no application code at all.
+floor can be put together: what the raw parts of one payment cost with no application code at all; and
+this process's own part of it, the drivers' Python with nothing else.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Ceiling:
     p99_ms: float | None = None
     cpu_ms: float | None = None
     """The machine's CPU per operation while measuring (every process: callers, servers, brokers, kernel)."""
+    own_cpu_ms: float | None = None
+    """This process's share of it: the drivers' own Python (both ends of rpc, pubsub and http; pg_tx's client)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The ceiling as a JSON-ready dict."""
@@ -297,11 +300,20 @@ async def http_ceiling(seconds: float, callers: int = 64) -> Ceiling:
 
 async def with_cpu(measure: Awaitable[Ceiling]) -> Ceiling:
     """Run one ceiling and add the machine's CPU milliseconds per operation spent while it ran."""
-    before = cpu.machine_busy()
+    before, own_before = cpu.machine_busy(), _own_cpu_s()
     ceiling = await measure
     busy_s, elapsed_s = cpu.machine_busy_since(before)
+    own_s = _own_cpu_s() - own_before
     operations = ceiling.rate * elapsed_s
-    return replace(ceiling, cpu_ms=busy_s * 1000 / operations if operations else None)
+    if not operations:
+        return ceiling
+    return replace(ceiling, cpu_ms=busy_s * 1000 / operations, own_cpu_ms=own_s * 1000 / operations)
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds this process (every thread) has spent."""
+    times = os.times()
+    return times.user + times.system
 
 
 async def measure_all(amqp_url: str, dsn: str, seconds: float) -> list[Ceiling]:
@@ -314,7 +326,7 @@ async def measure_all(amqp_url: str, dsn: str, seconds: float) -> list[Ceiling]:
     ]
 
 
-def floor(ceilings: list[Ceiling], parts: dict[str, int]) -> tuple[float, float] | None:
+def floor(ceilings: list[Ceiling], parts: dict[str, float]) -> tuple[float, float] | None:
     """The CPU ms of a unit of work made of `parts` (ceiling name -> how many), and the rate that leaves.
 
     The rate is what the machine's cores could do if the unit cost only those raw operations: an upper bound
@@ -327,13 +339,19 @@ def floor(ceilings: list[Ceiling], parts: dict[str, int]) -> tuple[float, float]
     return spent, (os.cpu_count() or 1) * 1000 / spent
 
 
-def print_floor(ceilings: list[Ceiling], parts: dict[str, int], unit: str) -> float | None:
+def made_of(parts: dict[str, float], quote: str = "") -> str:
+    """`parts` in words: "1 x rpc + 0.667 x pubsub"."""
+    return " + ".join(f"{count:.3g} x {quote}{name}{quote}" for name, count in parts.items())
+
+
+def print_floor(ceilings: list[Ceiling], parts: dict[str, float], unit: str) -> float | None:
     """Print the floor of a unit of work made of `parts` and return the rate it leaves (None if unmeasured)."""
     found = floor(ceilings, parts)
     if found is None:
         return None
     spent, rate = found
-    made_of = " + ".join(f"{count} x {name}" for name, count in parts.items())
-    print(f"\nfloor     one {unit} = {made_of} = {spent:.2f} ms of the machine's CPU (each ceiling's CPU per op)")
+    print(
+        f"\nfloor     one {unit} = {made_of(parts)} = {spent:.2f} ms of the machine's CPU (each ceiling's CPU per op)"
+    )
     print(f"          at most {rate:,.0f} {unit}s/s on {os.cpu_count()} cores with no application code at all")
     return rate

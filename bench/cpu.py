@@ -148,3 +148,45 @@ def infrastructure_bound(cpu: list[CpuShare]) -> float | None:
     """Units per second the machine could do if only PostgreSQL, RabbitMQ and the kernel spent CPU."""
     outside = sum(s.ms_per_unit for s in cpu if s.group in INFRASTRUCTURE)
     return (os.cpu_count() or 1) * 1000 / outside if outside > 0 else None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The CPU one unit of work may cost at a target rate, against what the measured window spent on it."""
+
+    unit: str
+    target_per_s: float
+    per_unit_ms: float
+    floor_ms: float
+    load_generator_ms: float
+    application_ms: float
+
+    @classmethod
+    def of(cls, target_per_s: float, floor_ms: float, shares: list[CpuShare], unit: str) -> Budget | None:
+        """The budget at `target_per_s`, given the floor's CPU per unit and the window's shares."""
+        if not shares or target_per_s <= 0:
+            return None
+        spent = sum(share.ms_per_unit for share in shares)
+        load = sum(share.ms_per_unit for share in shares if share.group == "load generator")
+        return cls(
+            unit=unit,
+            target_per_s=target_per_s,
+            per_unit_ms=(os.cpu_count() or 1) * 1000 / target_per_s,
+            floor_ms=floor_ms,
+            load_generator_ms=load,
+            application_ms=spent - floor_ms - load,
+        )
+
+    @property
+    def room_ms(self) -> float:
+        """What the target leaves the services' own code per unit: the budget less the floor and the load."""
+        return self.per_unit_ms - self.floor_ms - self.load_generator_ms
+
+    def in_words(self) -> str:
+        return (
+            f"at the target ({self.target_per_s:,.0f} {self.unit}s/s on {os.cpu_count()} cores) one {self.unit} "
+            f"may cost {self.per_unit_ms:.2f} ms of the machine's CPU; the floor takes {self.floor_ms:.2f} and the "
+            f"load generator {self.load_generator_ms:.2f}, leaving {self.room_ms:.2f} ms for the services' own code "
+            f"(everything above the raw parts, in every process), which spent {self.application_ms:.2f} ms per "
+            f"{self.unit} in this window."
+        )

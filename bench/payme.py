@@ -5,8 +5,8 @@ id) and PerformTransaction, each a POST to /webhooks/payme/{account} with the ac
 The orders are opened beforehand with `transaction.create` commands on billing.commands (as an upstream
 module opens them, like `Simulation.open_order`), so creating them is not measured.
 
-1. The raw ceilings (bench/ceilings.py `rpc`, and `pg_tx` and `http` for the floor of one call) are measured
-   first, on the idle machine.
+1. The raw ceilings (bench/ceilings.py `rpc`, and `pg_tx`, `http` and `pubsub` for the floor of one call) are
+   measured first, on the idle machine.
 2. Saturation: --callers concurrent callers (aiohttp, keep-alive) loop cycles: the maximum calls/s, and the
    CPU each process group spent per call (bench/cpu.py).
 3. Paced: cycles start on a schedule (open loop: whether or not earlier ones have finished) so that calls
@@ -40,7 +40,18 @@ import aio_pika
 import aiohttp
 import asyncpg
 import cpu
-from ceilings import Ceiling, floor, http_ceiling, percentile, pg_tx_ceiling, print_floor, rpc_ceiling, with_cpu
+from ceilings import (
+    Ceiling,
+    floor,
+    http_ceiling,
+    made_of,
+    percentile,
+    pg_tx_ceiling,
+    print_floor,
+    pubsub_ceiling,
+    rpc_ceiling,
+    with_cpu,
+)
 from sandbox import (
     CLIENT_KEEPALIVE_S,
     Sandbox,
@@ -64,9 +75,10 @@ AMOUNT = 1_500_000  # 15 000 UZS in tiyin
 CHECK, CREATE, PERFORM = "CheckPerformTransaction", "CreateTransaction", "PerformTransaction"
 METHODS = (CHECK, CREATE, PERFORM)
 ALL = "all"
-CALL_PARTS = {"rpc": 1, "pg_tx": 1, "http": 1}
-"""The raw operations one Payme call cannot do without: an HTTP exchange, a request-reply between the
-ingress and the processor, and the processor's database transaction."""
+CALL_PARTS: dict[str, float] = {"rpc": 1, "pg_tx": 1, "http": 1, "pubsub": 2 / 3}
+"""The raw operations one Payme call cannot do without: an HTTP exchange, a request-reply between the ingress and
+the processor, the processor's database transaction, and the domain event that Create and Perform each publish
+(two confirmed messages in three calls; Check publishes none)."""
 TARGET_CEILING_SHARE = 0.5  # the issue: at least half the request-reply ceiling's rate ...
 TARGET_P99_MS = 100.0  # ... and p99 under 100 ms at half the maximum load
 SUSTAINED_SHARE = 0.95  # the paced phase must answer this share of its offered rate to count
@@ -526,6 +538,20 @@ def judge(saturation: PhaseResult, paced: PhaseResult, ceiling: Ceiling) -> Verd
     )
 
 
+def budget(ceiling: Ceiling, parts: list[Ceiling], shares: list[cpu.CpuShare]) -> str | None:
+    """The budget of one call at the target (half the rpc ceiling), with a bare round trip's Python for scale."""
+    found = floor(parts, CALL_PARTS)
+    if found is None or not ceiling.rate or ceiling.own_cpu_ms is None:
+        return None
+    room = cpu.Budget.of(TARGET_CEILING_SHARE * ceiling.rate, found[0], shares, "call")
+    if room is None:
+        return None
+    return (
+        f"{room.in_words()} For scale: the drivers' own Python for one bare rpc round trip costs "
+        f"{ceiling.own_cpu_ms:.2f} ms."
+    )
+
+
 def phase_title(phase: PhaseResult) -> str:
     """How a phase was driven, in words."""
     if phase.offered_calls_per_s is None:
@@ -645,13 +671,20 @@ def markdown_table(
     ]
     found = floor(parts, CALL_PARTS)
     if found is not None:
-        spent = ", ".join(f"`{p.name}` {p.rate:,.0f} {p.unit} at {p.cpu_ms or 0:.3f} ms CPU each" for p in parts)
+        spent = ", ".join(
+            f"`{p.name}` {p.rate:,.0f} {p.unit} at {p.cpu_ms or 0:.3f} ms CPU each "
+            f"({p.own_cpu_ms or 0:.3f} ms in the drivers' Python)"
+            for p in parts
+        )
         rows += [
             "",
-            f"Floor: one call = {' + '.join(CALL_PARTS)} ({spent}): {found[0]:.2f} ms of CPU, at most "
+            f"Floor: one call = {made_of(CALL_PARTS, '`')} ({spent}): {found[0]:.2f} ms of CPU, at most "
             f"{found[1]:,.0f} calls/s on {os.cpu_count()} cores with no application code "
             f"({found[1] / ceiling.rate:.0%} of the rpc ceiling).",
         ]
+    room = budget(ceiling, parts, saturation.cpu)
+    if room is not None:
+        rows += ["", f"Budget: {room}"]
     if saturation.cpu:
         rows += cpu.markdown_rows("CPU at saturation", saturation.cpu, "call")
     return "\n".join(rows)
@@ -699,12 +732,15 @@ def saturation_orders(ceiling: Ceiling, args: argparse.Namespace) -> int:
 def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
     """Ceiling, saturation, paced phase, report."""
     with Session(sandbox) as session:
-        print(f"ceilings: rpc, pg_tx, http for {args.ceiling_seconds:.0f} s each, idle machine", file=sys.stderr)
+        print(
+            f"ceilings: rpc, pg_tx, http, pubsub for {args.ceiling_seconds:.0f} s each, idle machine", file=sys.stderr
+        )
         ceiling = asyncio.run(with_cpu(rpc_ceiling(sandbox.amqp_url, args.ceiling_seconds)))
         parts = [
             ceiling,
             asyncio.run(with_cpu(pg_tx_ceiling(sandbox.dsn, args.ceiling_seconds))),
             asyncio.run(with_cpu(http_ceiling(args.ceiling_seconds))),
+            asyncio.run(with_cpu(pubsub_ceiling(sandbox.amqp_url, args.ceiling_seconds))),
         ]
         session.start()
         account = provision(sandbox)
@@ -736,6 +772,9 @@ def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
         floor_rate = print_floor(parts, CALL_PARTS, "call")
         if floor_rate is not None:
             print(f"          that is {floor_rate / ceiling.rate:.0%} of the rpc ceiling")
+        room = budget(ceiling, parts, saturation.cpu)
+        if room is not None:
+            print(f"\nbudget    {room}")
         problems = service_log_problems(sandbox.log_path)
         counts = ", ".join(f"{n} {level}" for level, n in problems.items()) or "no warnings or errors"
         print(f"\nservice log {sandbox.log_path}: {counts}")

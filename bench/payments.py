@@ -27,7 +27,7 @@ import aio_pika
 import aiohttp
 import cpu
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from ceilings import Ceiling, floor, measure_all, percentile, print_floor
+from ceilings import Ceiling, floor, made_of, measure_all, percentile, print_floor
 from sandbox import (
     CLIENT_KEEPALIVE_S,
     Sandbox,
@@ -48,7 +48,7 @@ COMPLETED_KEY = "transaction.completed"
 EVENT_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 50.0
 TARGET_PER_S = 300.0
-PAYMENT_PARTS = {"pubsub": 4, "pg_tx": 2, "http": 2}
+PAYMENT_PARTS: dict[str, float] = {"pubsub": 4, "pg_tx": 2, "http": 2}
 """The raw operations one payment cannot do without: two commands and two events (the created event the
 ingress waits on, the completed one the client waits on), each a confirmed persistent message consumed and
 acked; a database transaction for each command; two HTTP exchanges."""
@@ -312,6 +312,15 @@ def print_ceilings(result: LoadResult, ceilings: list[Ceiling]) -> None:
             f"  {ceiling.name:7s} {ceiling.rate:8.0f} {ceiling.unit:16s} payments/ceiling {ratio:.3f}{latency}{spent}"
         )
     print_floor(ceilings, PAYMENT_PARTS, "payment")
+    room = budget(result, ceilings)
+    if room is not None:
+        print(f"\nbudget    {room.in_words()}")
+
+
+def budget(result: LoadResult, ceilings: list[Ceiling]) -> cpu.Budget | None:
+    """The budget of one payment at the target rate, from the floor and this window's CPU."""
+    found = floor(ceilings, PAYMENT_PARTS)
+    return None if found is None else cpu.Budget.of(TARGET_PER_S, found[0], result.cpu, "payment")
 
 
 def results_document(result: LoadResult, ceilings: list[Ceiling], sandbox: Sandbox, stamp: str) -> dict[str, Any]:
@@ -349,8 +358,13 @@ def markdown_table(result: LoadResult, ceilings: list[Ceiling], stamp: str) -> s
         )
     found = floor(ceilings, PAYMENT_PARTS)
     if found is not None:
-        made_of = " + ".join(f"{n} x `{name}`" for name, n in PAYMENT_PARTS.items())
-        rows.append(f"| floor: {made_of}, no application code | {found[1]:,.0f} payments/s ({found[0]:.2f} ms CPU) | |")
+        rows.append(
+            f"| floor: {made_of(PAYMENT_PARTS, '`')}, no application code | "
+            f"{found[1]:,.0f} payments/s ({found[0]:.2f} ms CPU) | |"
+        )
+    room = budget(result, ceilings)
+    if room is not None:
+        rows += ["", f"Budget: {room.in_words()}"]
     if result.cpu:
         rows += cpu.markdown_rows("CPU during the window", result.cpu, "payment")
     return "\n".join(rows)
