@@ -59,7 +59,8 @@ class UnitOfWork:
         self._transactions: list[Transaction] = []
         self._refunds: list[Refund] = []
         self._events: list[DomainEvent] = []
-        self._calls = WebhookColumns()
+        self._calls = Columns(6)
+        """The gateway calls for webhook_log."""
 
     async def __aenter__(self) -> UnitOfWork:
         conn, db = await driver.checkout(self._engine, autocommit=True)
@@ -125,7 +126,7 @@ class UnitOfWork:
         outcome: str | None = None,
     ) -> None:
         """Keep a gateway's call as received (and, where the gateway has one, the code we answered), at commit."""
-        self._calls.add(tenant_id, account_id, gateway, message_id, driver.json_text(payload), outcome)
+        self._calls.append(tenant_id, account_id, gateway, message_id, driver.json_text(payload), outcome)
 
     async def commit(self, *, actor: str, request_id: str | None, at: datetime | None = None) -> None:
         if self._tx is None:
@@ -176,44 +177,38 @@ class UnitOfWork:
             await self.db.execute(driver.UPSERT_REFUND, *driver.refund_row(refund))
 
 
-class AuditColumns:
-    """A commit's audit rows, column by column (the statement unnests them)."""
+class Columns:
+    """Rows for one `unnest(...)` of the commit's statement, handed over column by column."""
 
-    def __init__(self) -> None:
-        self._rows: list[tuple[Any, ...]] = []
-
-    def add(self, tx: Transaction, actor: str, action: str, before: Any, after: Any, request_id: str | None) -> None:
-        self._rows.append(
-            (tx.tenant_id, tx.id, actor, action, driver.json_text(before), driver.json_text(after), request_id)
-        )
-
-    def columns(self) -> list[list[Any]]:
-        return [list(column) for column in zip(*self._rows, strict=True)] if self._rows else [[]] * 7
-
-
-class WebhookColumns:
-    """A commit's gateway calls for webhook_log, column by column."""
-
-    def __init__(self) -> None:
+    def __init__(self, width: int) -> None:
         self.rows: list[tuple[Any, ...]] = []
+        self._width = width
 
-    def add(self, *row: Any) -> None:
+    def append(self, *row: Any) -> None:
+        assert len(row) == self._width
         self.rows.append(row)
 
     def columns(self) -> list[list[Any]]:
-        return [list(column) for column in zip(*self.rows, strict=True)] if self.rows else [[]] * 6
+        return [list(column) for column in zip(*self.rows, strict=True)] if self.rows else [[]] * self._width
 
 
-class OutboxColumns:
-    """A commit's events as CloudEvents, column by column."""
+class AuditColumns(Columns):
+    """A commit's audit rows."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
+        super().__init__(7)
+
+    def add(self, tx: Transaction, actor: str, action: str, before: Any, after: Any, request_id: str | None) -> None:
+        self.append(tx.tenant_id, tx.id, actor, action, driver.json_text(before), driver.json_text(after), request_id)
+
+
+class OutboxColumns(Columns):
+    """A commit's events as CloudEvents."""
+
+    def __init__(self) -> None:
+        super().__init__(3)
 
     def add(self, event: DomainEvent, at: datetime | None) -> None:
         body = cloud_event(event, at)
         tracing.stamp_event(body)
-        self.rows.append((event.id, event.type.value, driver.json_text(body)))
-
-    def columns(self) -> list[list[Any]]:
-        return [list(column) for column in zip(*self.rows, strict=True)] if self.rows else [[]] * 3
+        self.append(event.id, event.type.value, driver.json_text(body))
