@@ -40,7 +40,10 @@ def describe(message: AbstractIncomingMessage) -> dict[str, Any]:
 
 
 async def _take_all(channel: aio_pika.abc.AbstractChannel, limit: int) -> list[AbstractIncomingMessage]:
-    queue = await channel.declare_queue(PARKING_QUEUE, passive=True)
+    try:
+        queue = await channel.declare_queue(PARKING_QUEUE, passive=True)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return []  # the service never declared its queues on this broker: nothing was ever parked
     taken: list[AbstractIncomingMessage] = []
     while len(taken) < limit:
         message = await queue.get(no_ack=False, fail=False)

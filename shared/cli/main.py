@@ -51,16 +51,37 @@ def settings() -> Settings:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a missing database or schema and an unreachable server become one line."""
     import asyncpg
+    from aio_pika.exceptions import AMQPError
 
     try:
         return asyncio.run(coro)
-    except asyncpg.InvalidCatalogNameError:
-        fail("the database does not exist yet: run `billing migrate` first")
-    except asyncpg.UndefinedTableError:
-        fail("the database has no schema yet: run `billing migrate` first")
-    except (OSError, asyncpg.PostgresConnectionError) as exc:
-        fail(f"cannot reach PostgreSQL or RabbitMQ: {exc}")
+    except Exception as exc:
+        cause = _driver_error(exc)
+        if isinstance(cause, asyncpg.InvalidCatalogNameError):
+            fail("the database does not exist yet: run `billing migrate` first")
+        if isinstance(cause, asyncpg.UndefinedTableError):
+            fail("the database has no schema yet: run `billing migrate` first")
+        if isinstance(cause, OSError | asyncpg.PostgresConnectionError):
+            fail(f"cannot reach PostgreSQL or RabbitMQ: {cause}")
+        if isinstance(cause, asyncpg.PostgresError):
+            fail(f"PostgreSQL refused: {' '.join(str(cause).split())}")
+        if isinstance(cause, AMQPError):
+            fail(f"RabbitMQ refused: {' '.join(str(cause).split())}")
+        raise
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own error under SQLAlchemy's wrappers (its `__cause__` chain), else `exc` itself."""
+    import asyncpg
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.PostgresError | OSError):
+            return seen
+        seen = seen.__cause__
+    return exc
 
 
 def _engine(config: Settings) -> Any:
