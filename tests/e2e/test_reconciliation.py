@@ -111,6 +111,8 @@ async def test_bad_requests_are_refused(client: httpx.AsyncClient, tenant: Tenan
     assert no_api.status_code == 422 and no_api.json()["code"] == "no_api_source"
     backwards = {"account_id": account, "from": _period()["to"], "to": _period()["from"]}
     assert (await client.post("/v1/reconciliations", json=backwards, headers=tenant.auth)).status_code == 422
+    no_period = await client.post("/v1/reconciliations", json={"account_id": account}, headers=tenant.auth)
+    assert (no_period.status_code, no_period.json()["detail"]) == (422, "from: Field required"), "the contract's name"
     unknown = {"account_id": str(uuid.uuid4()), **_period()}
     assert (await client.post("/v1/reconciliations", json=unknown, headers=tenant.auth)).status_code == 404
     assert (await client.get(f"/v1/reconciliations/{uuid.uuid4()}", headers=tenant.auth)).status_code == 404

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.ingress.auth import require
 from services.ingress.context import Ingress, ingress
@@ -27,22 +27,13 @@ MAX_FILE = 50 * 1024 * 1024
 
 
 class RunBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """The contract's `{account_id, from, to}`; errors name those fields as the caller wrote them."""
+
+    model_config = ConfigDict(extra="forbid")
 
     account_id: uuid.UUID
-    start: AwareDatetime
-    end: AwareDatetime
-
-    @model_validator(mode="before")
-    @classmethod
-    def _names(cls, data: Any) -> Any:
-        if isinstance(data, dict):  # the contract's field names are `from` and `to`
-            data = dict(data)
-            if "from" in data:
-                data["start"] = data.pop("from")
-            if "to" in data:
-                data["end"] = data.pop("to")
-        return data
+    start: AwareDatetime = Field(alias="from")
+    end: AwareDatetime = Field(alias="to")
 
     @model_validator(mode="after")
     def _ordered(self) -> RunBody:
