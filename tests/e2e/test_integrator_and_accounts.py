@@ -64,9 +64,15 @@ async def test_forged_or_malformed_callbacks_change_nothing(client: httpx.AsyncC
     assert broken.status_code == 400
     odd = await _callback(client, tenant, {"transaction_id": tx["id"], "status": "paid"})
     assert odd.status_code == 422
+    nowhere = await _callback(client, tenant, {"transaction_id": str(uuid.uuid4()), "status": "completed"})
+    assert nowhere.status_code == 404 and nowhere.json()["code"] == "transaction_not_found"
+    cash = await create(client, tenant)  # this tenant's, but not this integrator account's payment
+    not_ours = await _callback(client, tenant, {"transaction_id": cash["id"], "status": "completed"})
+    assert not_ours.status_code == 404
     unknown = await client.post(f"/webhooks/integrator/{uuid.uuid4()}", json={})
     assert unknown.status_code == 404
     assert (await client.get(f"/v1/transactions/{tx['id']}", headers=tenant.auth)).json()["status"] == "pending"
+    assert (await client.get(f"/v1/transactions/{cash['id']}", headers=tenant.auth)).json()["status"] == "pending"
 
 
 async def test_pending_payments_expire_after_the_accounts_limit(

@@ -16,6 +16,7 @@ from services.ingress.schemas import IntegratorCallback
 from services.ingress.webhook_accounts import signed_call
 from shared.gateways.integrator import SIGNATURE_HEADER, signature_valid
 from shared.messages import IntegratorStatusMessage
+from shared.persistence.queries import TenantReads
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 MAX_BODY = 256 * 1024
@@ -36,6 +37,10 @@ async def integrator_status(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise Problem(422, "invalid_request", f"{where}: {first['msg']}") from None
+    tx = await TenantReads(ctx.engine, account.tenant_id).get(callback.transaction_id)
+    if tx is None or tx["gateway"] != "integrator" or tx["account_id"] != str(account_id):
+        # Refused now, not retried and parked later: the integrator learns at once that we hold no such payment.
+        raise Problem(404, "transaction_not_found", f"no transaction {callback.transaction_id} of this account")
     command_id = f"integrator:{account_id}:{callback.transaction_id}:{callback.status}"
     message = IntegratorStatusMessage(
         command_id=command_id,
