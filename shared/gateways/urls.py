@@ -116,6 +116,8 @@ def resolve_provider_urls(model: type[BaseModel], config: dict[str, Any]) -> Non
     """
     for name, use in url_fields(model).items():
         value = config.get(name)
+        if value == model.model_fields[name].default:
+            continue  # the provider's production API, as this service ships it: not a tenant's choice
         if use is UrlUse.CALLED and isinstance(value, str):
             try:
                 check_url(value)
