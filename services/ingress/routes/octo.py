@@ -30,7 +30,6 @@ from shared.gateways.octo.statuses import parse_status
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
 NOTIFY = "notify"
 
 
@@ -41,9 +40,7 @@ def _json(answer: tuple[int, bytes]) -> Response:
 
 @router.post("/octo/{account_id}")
 async def octo_notify(account_id: str, request: Request, ctx: Annotated[Ingress, Depends(ingress)]) -> Response:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _json(refusal(413, NotifyError.MALFORMED, "the body is too large"))
+    raw = await request.body()  # cut at the webhook limit (services/ingress/body_limits.py)
     try:
         account = await gateway_account(ctx, "octo", uuid.UUID(account_id))
     except ValueError:
