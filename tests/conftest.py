@@ -23,6 +23,12 @@ from shared.persistence.database import create_database_if_missing, create_engin
 from shared.security.cipher import Cipher
 from shared.security.egress import ALLOW_PRIVATE_PROVIDERS_ENV
 from shared.settings import Settings
+from tests.support.installed import ensure_gateways_installed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ensure_gateways_installed()
+
 
 # The suite's fake providers listen on 127.0.0.1 over http: the operator's setting for sandboxes and tests admits
 # them, for configs validated here and (through service_env) in the services. Tests of the refusals unset it.

@@ -15,13 +15,13 @@ from pydantic import ValidationError
 
 from shared.domain.money import Money
 from shared.gateways.base import GatewayAccount, InvalidGatewayConfig, check_config
-from shared.gateways.integrator import ADAPTER as INTEGRATOR
-from shared.gateways.integrator import IntegratorConfig
+from shared.gateways.integrator import IntegratorAdapter, IntegratorConfig
 from shared.gateways.registry import GatewayRegistry
 from shared.gateways.urls import UrlUse, url_fields
 from shared.security.egress import ALLOW_PRIVATE_PROVIDERS_ENV
 
 REGISTRY = GatewayRegistry.load()
+INTEGRATOR = IntegratorAdapter()
 
 REQUIRED_KEYS: dict[str, dict[str, Any]] = {
     "cash": {},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from typing import Any
 
@@ -14,7 +12,6 @@ from shared.gateways.base import AccountConfig, GatewayAccount
 from shared.gateways.manual import ManualGateway
 from shared.gateways.urls import LinkUrl
 
-SIGNATURE_HEADER = "X-Billing-Signature"
 PLACEHOLDERS = ("{transaction_id}", "{amount}", "{currency}")
 
 
@@ -52,14 +49,6 @@ def render_payment_url(template: str, transaction_id: uuid.UUID, money: Money) -
     return link
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(sign(secret, body), header.strip().lower())
-
-
 class IntegratorAdapter(ManualGateway):
     name = "integrator"
     config_model: type[AccountConfig] = IntegratorConfig
@@ -74,6 +63,3 @@ class IntegratorAdapter(ManualGateway):
         if not template:
             return None
         return render_payment_url(str(template), transaction_id, money)
-
-
-ADAPTER = IntegratorAdapter()
