@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 
 from services.ingress import problems
 from services.ingress.account_cache import AccountCache
@@ -16,7 +15,7 @@ from services.ingress.context import Ingress
 from services.ingress.observability import RequestObservability
 from services.ingress.routes import routers
 from services.ingress.waiters import Waiters
-from shared import tracing
+from shared import metrics, tracing
 from shared.broker import topology
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.rpc import RpcClient
@@ -66,19 +65,15 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     problems.install(app)
     for router in routers():
         app.include_router(router)
-    app.add_api_route("/metrics", metrics_page, methods=["GET"], include_in_schema=False)
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)
     return app
 
 
-async def metrics_page() -> Response:
-    """Prometheus' text exposition of shared/metrics.py (no database or broker call: scrapes stay cheap)."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
 def serve(settings: Settings) -> None:
     tracing.configure(settings.tracing, "ingress")
+    # Never on the public port: payment counts per gateway and status are the operator's, not the internet's.
+    metrics.serve(settings.metrics_port_ingress, settings.http_host)
     try:
         uvicorn.run(
             create_app(settings),
