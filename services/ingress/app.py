@@ -27,6 +27,8 @@ from shared.settings import Settings, secret_key
 
 
 def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> FastAPI:
+    gateways = registry or GatewayRegistry.load()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, settings.db_pool_size)
@@ -42,7 +44,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             settings=settings,
             engine=engine,
             publisher=publisher,
-            registry=registry or GatewayRegistry.load(),
+            registry=gateways,
             cipher=cipher,
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
@@ -59,11 +61,11 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     app = FastAPI(
         title="Billing service",
         version="0.1.0",
-        description="Payments through Payme, Click, Octo, Stripe, cash and custom integrators.",
+        description="Payments through the gateways of the registry: " + ", ".join(gateways.names()) + ".",
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in routers():
+    for router in routers(gateways):
         app.include_router(router)
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)
