@@ -12,7 +12,6 @@ from faststream.rabbit import RabbitBroker
 from services.processor import commands_in
 from services.processor.daily_rates import DailyRates
 from services.processor.gateway_calls import GatewayCalls, serve_calls
-from services.processor.gateways import discover
 from services.processor.handlers import TransactionHandlers
 from services.processor.nightly import NightlyReconciliation
 from services.processor.scheduler import Scheduler
@@ -64,7 +63,8 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         await reconciler.run(m.tenant_id, m.reconciliation_id)
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
-    wirings = discover(ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader))
+    deps = ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader)
+    wirings = [gateway.processor(deps) for gateway in registry.manifests() if gateway.processor is not None]
     routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
         "transaction.complete": (
