@@ -25,6 +25,9 @@ class PaymeConfig(AccountConfig):
     merchant_id: str = Field(min_length=1, max_length=100)
     key: str = Field(min_length=1, max_length=512)
     test_key: str | None = Field(default=None, min_length=1, max_length=512)
+    sandbox: bool = Field(
+        default=False, description="true: test_key authenticates too (Payme's sandbox); false: only the live key"
+    )
     account_field: str = Field(default="order_id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     one_time: bool = True
     checkout_url: LinkUrl = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
