@@ -11,6 +11,7 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class PaymeDetails(GatewayDetails):
     gateway: ClassVar[str] = "payme"
+    references: ClassVar[tuple[str, ...]] = ("payme_id",)
     creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language"})
     merchant_id: str | None = None
     payme_id: str | None = None
