@@ -18,6 +18,7 @@ class Answer:
     status: int = 200
     delay_s: float = 0.0
     body: bytes = b"ok"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Receiver:
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)
         seen.answered = time.monotonic()
-        return web.Response(status=answer.status, body=answer.body)
+        return web.Response(status=answer.status, body=answer.body, headers=dict(answer.headers))
 
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[Request]:
         """Wait until at least `count` requests arrived; the requests so far."""
