@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+from shared.security.apikeys import Permission
 
 
 class Body(BaseModel):
@@ -66,3 +68,9 @@ class WebhookEndpointPatch(Body):
     events: list[str] | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
+
+
+class ApiKeyBody(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    permissions: list[Permission] = Field(min_length=1, max_length=len(Permission))
+    expires_at: AwareDatetime | None = None

@@ -12,7 +12,7 @@ from shared.persistence.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
-class Scope:
+class StripeEventContext:
     uow: UnitOfWork
     tenant_id: uuid.UUID
     account_id: uuid.UUID
