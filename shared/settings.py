@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     """Merchant webhook requests in flight at once, per webhooks worker."""
     webhooks_endpoint_concurrency: int = Field(default=4, ge=1, le=100)
     """Requests in flight at once to any one merchant endpoint, so one slow endpoint holds only its own share."""
+    rates_source: str = ""
+    """Where the processor fetches the day's exchange rates once a day: `cbu` or an installed
+    `billing.rates_sources` plug-in; empty turns the scheduled fetch off (rates are then imported by hand)."""
+    rates_url: str | None = None
+    """The rate source's URL (`{date}` becomes YYYY-MM-DD); empty means the source's own (CBU's archive)."""
     tracing: Literal["off", "console", "otlp"] = "off"
     """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 

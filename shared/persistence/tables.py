@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -33,6 +35,7 @@ tenants = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False),
+    Column("reporting_currency", String(3), nullable=False, server_default=text("'UZS'")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
@@ -84,6 +87,7 @@ transactions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("reporting", JSONB),
     CheckConstraint("amount > 0", name="ck_transactions_amount_positive"),
     CheckConstraint(
         "refunded_amount >= 0 AND refunded_amount <= amount", name="ck_transactions_refunded_within_amount"
@@ -302,3 +306,34 @@ webhook_attempts = Table(
     Column("response_excerpt", Text),
     Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
 )
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("quote", String(3), nullable=False),
+    Column("rate", Numeric, nullable=False),
+    Column("nominal", Integer, nullable=False, server_default=text("1")),
+    Column("source", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("rate > 0", name="ck_exchange_rates_rate_positive"),
+    CheckConstraint("nominal > 0", name="ck_exchange_rates_nominal_positive"),
+    CheckConstraint("currency <> quote", name="ck_exchange_rates_pair"),
+    Index("ix_exchange_rates_lookup", "currency", "day", "quote", "id"),
+)
+"""Append-only: a correction is a new row, and the newest row of a (day, currency, quote) is the one used."""
+
+rate_fetches = Table(
+    "rate_fetches",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("done_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    PrimaryKeyConstraint("source", "day"),
+)
+"""One scheduled fetch per rate source and day across every processor replica."""

@@ -173,7 +173,7 @@ class Reconciler:
     async def _resolve(self, run_id: uuid.UUID, account: GatewayAccount) -> None:
         """Give every staged record our transaction id, found by the gateway's id or our reference there."""
         adapter = self._registry.get(account.gateway)
-        # One path each, a tuple of keys into details (nested for e.g. Payme's account field); () for none.
+        # One path each, a tuple of keys into details (nested when the gateway keeps it in an object); () for none.
         gateway_path, merchant_path = (
             adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
         )

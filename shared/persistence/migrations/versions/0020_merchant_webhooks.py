@@ -1,7 +1,7 @@
 """merchant webhooks: endpoints, deliveries and their attempts
 
 Revision ID: 0020
-Revises: 0030
+Revises: 0050
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0020"
-down_revision: str | None = "0030"
+down_revision: str | None = "0050"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
