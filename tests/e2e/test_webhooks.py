@@ -344,9 +344,13 @@ async def test_a_private_url_is_refused_without_the_setting(
     system: System, tenant: TenantWorld, receiver: Receiver
 ) -> None:
     port = free_port()
-    strict = System(
-        env={**system.env, "BILLING_HTTP_PORT": str(port), "BILLING_WEBHOOKS_ALLOW_PRIVATE": "false"}, port=port
-    )
+    env = {
+        **system.env,
+        "BILLING_HTTP_PORT": str(port),
+        "BILLING_METRICS_PORT_INGRESS": str(free_port()),
+        "BILLING_WEBHOOKS_ALLOW_PRIVATE": "false",
+    }
+    strict = System(env=env, port=port)
     strict.start("ingress")
     try:
         strict.wait_ready()
