@@ -27,13 +27,12 @@ from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence import mapping
+from shared.persistence.port import UnitOfWorkPort
 from shared.persistence.tables import (
-    reconciliation_differences,
     reconciliation_records,
     reconciliations,
     transactions,
 )
-from shared.persistence.unit_of_work import UnitOfWork
 from shared.reconciliation.files import records_from_bytes
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
 
@@ -90,7 +89,7 @@ class Reconciler:
     def __init__(
         self,
         engine: AsyncEngine,
-        uow: Callable[[], UnitOfWork],
+        uow: Callable[[], UnitOfWorkPort],
         registry: GatewayRegistry,
         clock: Clock,
     ) -> None:
@@ -249,21 +248,7 @@ class Reconciler:
         if not found:
             return
         async with self._uow() as uow:
-            await uow.conn.execute(
-                insert(reconciliation_differences),
-                [
-                    {
-                        "run_id": run_id,
-                        "kind": d.kind.value,
-                        "resolution": d.resolution.value,
-                        "transaction_id": d.transaction_id,
-                        "reference": d.reference,
-                        "ours": d.ours,
-                        "theirs": d.theirs,
-                    }
-                    for d in found
-                ],
-            )
+            await uow.differences().add(run_id, found)
             for difference in found:
                 uow.emit(mismatch_event(run_id, row, difference))
             await uow.commit(actor="reconciliation", request_id=f"reconciliation:{run_id}")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.processor.handlers import TransactionHandlers
 from shared.clock import Clock
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 
@@ -28,14 +28,14 @@ CommandRoute = tuple[type[Any], Callable[[Any], Awaitable[None]]]
 
 @dataclass(frozen=True)
 class ProcessorDeps:
-    uow: Callable[[], UnitOfWork]
+    uow: Callable[[], UnitOfWorkPort]
     registry: GatewayRegistry
     clock: Clock
     handlers: TransactionHandlers
     settings: Settings
     engine: AsyncEngine
     cipher: Cipher
-    reader: Callable[[], UnitOfWork]
+    reader: Callable[[], UnitOfWorkPort]
     """A unit of work that only reads: no database transaction, nothing to commit."""
 
 

@@ -25,8 +25,7 @@ from shared.gateways.click.shop import (
     parse,
     required_fields,
 )
-from shared.persistence import driver
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 GATEWAY = "click"
@@ -48,7 +47,7 @@ def wire(deps: ProcessorDeps) -> GatewayWiring:
 class ClickCalls:
     """Answers the calls the ingress has authenticated (-8, -1, -3 are its own); the body is Click's answer."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], clock: Clock, wall: Callable[[], float] = time.time) -> None:
         self._uow = uow
         self._clock = clock
         self._wall = wall
@@ -76,7 +75,7 @@ class ClickCalls:
             await uow.commit(actor=actor, request_id=f"click:{operation.value}:{call.click_trans_id}")
         return answer(operation, received, outcome.error, outcome.merchant_id, outcome.note)
 
-    async def _prepare(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> Outcome:
+    async def _prepare(self, uow: UnitOfWorkPort, tx: Transaction | None, call: ShopCall) -> Outcome:
         now = self._clock()
         error = verdict(call, tx, now)
         if error is not ClickError.SUCCESS or tx is None:
@@ -100,7 +99,7 @@ class ClickCalls:
         )
         return Outcome(ClickError.SUCCESS, prepare_id)
 
-    async def _complete(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> Outcome:
+    async def _complete(self, uow: UnitOfWorkPort, tx: Transaction | None, call: ShopCall) -> Outcome:
         now = self._clock()
         error = verdict(call, tx, now)
         if error is ClickError.ALREADY_PAID and tx is not None and _first_complete_after_janitor(tx, call):
@@ -128,7 +127,7 @@ class ClickCalls:
 
 
 async def _order(
-    uow: UnitOfWork, tenant_id: uuid.UUID, account_id: uuid.UUID, merchant_trans_id: str
+    uow: UnitOfWorkPort, tenant_id: uuid.UUID, account_id: uuid.UUID, merchant_trans_id: str
 ) -> Transaction | None:
     """The order Click names, locked: by `details.merchant_trans_id`, else by our id when the creator gave none."""
     repo = uow.transactions(tenant_id)
@@ -148,7 +147,7 @@ async def _order(
     return tx if tx.details.get("merchant_trans_id") in (None, merchant_trans_id) else None
 
 
-async def _held_by_another_order(uow: UnitOfWork, tx: Transaction, call: ShopCall) -> bool:
+async def _held_by_another_order(uow: UnitOfWorkPort, tx: Transaction, call: ShopCall) -> bool:
     """The unique index would refuse it at commit (-7, retried forever); a definitive -8 is the honest answer."""
     repo = uow.transactions(tx.tenant_id)
     other = await repo.find_by_detail(tx.account_id, ("click_trans_id",), str(call.click_trans_id), lock=False)
@@ -159,12 +158,12 @@ def _first_complete_after_janitor(tx: Transaction, call: ShopCall) -> bool:
     return tx.status is TransactionStatus.COMPLETED and call.error == 0 and "merchant_confirm_id" not in tx.details
 
 
-async def _next_id(uow: UnitOfWork) -> int:
+async def _next_id(uow: UnitOfWorkPort) -> int:
     """merchant_prepare_id / merchant_confirm_id: unique integers from a sequence, inside this transaction."""
-    return int(await uow.db.fetchval(driver.NEXT_CLICK_ID))
+    return await uow.next_in("click_merchant_ids")
 
 
-def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: Outcome) -> None:
+def _log_call(uow: UnitOfWorkPort, request: GatewayCall, call: ShopCall, outcome: Outcome) -> None:
     """Keep every call Click made with our answer; the sign is left out (it is a hash over the secret)."""
     payload = {name: value for name, value in call.received.items() if name != "sign_string"}
     uow.log_webhook(

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, cast, select
-
 from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.domain.status import TransactionStatus
@@ -29,11 +27,8 @@ from shared.gateways.payme.protocol import (
     StatementParams,
     parse_params,
 )
-from shared.persistence import mapping
 from shared.persistence.admin import GatewayAccounts
-from shared.persistence.repositories import TransactionRepository
-from shared.persistence.tables import transactions
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import Transactions, UnitOfWorkPort
 
 P = TypeVar("P", bound=Params)
 PAYME_ID = ("payme_id",)
@@ -43,7 +38,7 @@ PAYME_ID = ("payme_id",)
 class Scope:
     """What one call works with: its unit of work, the account and one `now` for every time it records."""
 
-    uow: UnitOfWork
+    uow: UnitOfWorkPort
     account: GatewayAccount
     config: PaymeConfig
     now: datetime
@@ -53,7 +48,7 @@ class Scope:
         return records.to_ms(self.now)
 
     @property
-    def repo(self) -> TransactionRepository:
+    def repo(self) -> Transactions:
         return self.uow.transactions(self.account.tenant_id)
 
 
@@ -128,7 +123,7 @@ class PaymeCalls:
             await record("ok")
             return answer
 
-    async def _scope(self, uow: UnitOfWork, call: GatewayCall) -> Scope:
+    async def _scope(self, uow: UnitOfWorkPort, call: GatewayCall) -> Scope:
         account = await uow.accounts(call.tenant_id).get(call.account_id)
         if account is None or account.gateway != "payme":
             raise PaymeError(Fault.UNAUTHORIZED)  # removed since the ingress checked the key
@@ -217,20 +212,8 @@ class PaymeCalls:
         return records.check_result(await self._payme_transaction(s, p.id, lock=False))
 
     async def _statement(self, s: Scope, p: StatementParams) -> dict[str, Any]:
-        payme_time = cast(transactions.c.details["payme_time"].astext, BigInteger)
-        query = (
-            select(transactions)
-            .where(
-                transactions.c.tenant_id == s.account.tenant_id,
-                transactions.c.account_id == s.account.id,
-                transactions.c.gateway == "payme",
-                transactions.c.details.has_key("payme_id"),
-                payme_time.between(p.from_, p.to),
-            )
-            .order_by(payme_time, transactions.c.id)
-        )
-        rows = (await s.uow.conn.execute(query)).mappings().all()
-        return {"transactions": [records.statement_entry(mapping.transaction_from_row(row)) for row in rows]}
+        found = await s.repo.in_detail_range(s.account.id, "payme_time", p.from_, p.to)
+        return {"transactions": [records.statement_entry(tx) for tx in found]}
 
     async def _fiscal(self, s: Scope, p: FiscalParams) -> dict[str, Any]:
         tx = await self._payme_transaction(s, p.id)
@@ -274,9 +257,7 @@ def _params(call: GatewayCall, model: type[P]) -> P:
     return parsed
 
 
-async def _by_own_id(
-    repo: TransactionRepository, account_id: uuid.UUID, value: str, *, lock: bool
-) -> Transaction | None:
+async def _by_own_id(repo: Transactions, account_id: uuid.UUID, value: str, *, lock: bool) -> Transaction | None:
     """An order created without `details.account` is named by its own id (the checkout link says so)."""
     try:
         transaction_id = uuid.UUID(value)
