@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
 from shared.gateways.base import GatewayAdapter, check_config, split_secrets
+from shared.persistence import driver
 from shared.persistence.tables import api_keys, gateway_accounts, tenants, transactions
 from shared.security.apikeys import IssuedKey, Permission, Principal, issue_key, key_id_of, matches
 from shared.security.cipher import Cipher
@@ -34,19 +35,19 @@ class AccountView:
 
 async def create_tenant(engine: AsyncEngine, name: str) -> uuid.UUID:
     tenant_id = uuid.uuid4()
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(insert(tenants).values(id=tenant_id, name=name))
     return tenant_id
 
 
 async def tenant_exists(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is not None
 
 
 async def create_api_key(engine: AsyncEngine, tenant_id: uuid.UUID, permissions: list[Permission]) -> IssuedKey:
     issued = issue_key()
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(
             insert(api_keys).values(
                 id=issued.id,
@@ -63,7 +64,7 @@ async def authenticate(engine: AsyncEngine, secret: str) -> Principal | None:
     if key_id is None:
         return None
     query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         row = (await conn.execute(query)).mappings().first()
     if row is None or not matches(secret, row["key_hash"]):
         return None
@@ -82,7 +83,7 @@ class GatewayAccounts:
         config = check_config(adapter, raw_config)
         public, secret = split_secrets(adapter, config)
         account_id = uuid.uuid4()
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(
                 insert(gateway_accounts).values(
                     id=account_id,
@@ -100,7 +101,7 @@ class GatewayAccounts:
         """Merge `changes` into the stored config (secrets included) and check the result as a whole."""
         if not isinstance(changes, dict):
             check_config(adapter, changes)
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (await conn.execute(self._one(account_id).with_for_update())).mappings().first()
             if row is None:
                 return None
@@ -115,7 +116,7 @@ class GatewayAccounts:
         return await self.get(account_id)
 
     async def remove(self, account_id: uuid.UUID) -> bool:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (await conn.execute(self._one(account_id).with_for_update())).first()
             if row is None:
                 return False
@@ -135,7 +136,7 @@ class GatewayAccounts:
         return True
 
     async def get(self, account_id: uuid.UUID) -> AccountView | None:
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             row = (await conn.execute(self._one(account_id))).mappings().first()
         return None if row is None else self._view(row)
 
@@ -145,7 +146,7 @@ class GatewayAccounts:
             .where(gateway_accounts.c.tenant_id == self._tenant_id, gateway_accounts.c.deleted_at.is_(None))
             .order_by(gateway_accounts.c.created_at)
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [self._view(row) for row in rows]
 

@@ -26,7 +26,7 @@ from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence import mapping
+from shared.persistence import driver, mapping
 from shared.persistence.port import UnitOfWorkPort
 from shared.persistence.tables import (
     reconciliation_records,
@@ -79,7 +79,7 @@ class _AccountLedger:
             transactions.c.created_at >= self._period.start,
             transactions.c.created_at <= self._period.end,
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             result = await conn.stream(query.execution_options(yield_per=BATCH))
             async for row in result.mappings():
                 yield mapping.transaction_from_row(row)
@@ -100,7 +100,7 @@ class Reconciler:
 
     async def run(self, tenant_id: uuid.UUID, run_id: uuid.UUID, progress: Progress | None = None) -> Counts:
         """Execute a queued run; a run that is not queued (done, or taken by another replica) is left alone."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             claimed = await conn.execute(
                 update(reconciliations)
                 .where(
@@ -157,7 +157,7 @@ class Reconciler:
             await self._insert_staged(batch, counts, progress)
 
     async def _insert_staged(self, batch: list[dict[str, Any]], counts: Counts, progress: Progress | None) -> None:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(insert(reconciliation_records), batch)
         counts.records += len(batch)
         await _report(progress, counts)
@@ -170,7 +170,7 @@ class Reconciler:
             adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
         )
         staged = reconciliation_records.c
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             for column, path in ((staged.reference, gateway_path), (staged.merchant_reference, merchant_path)):
                 if path:
                     in_details = transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text)))
@@ -224,7 +224,7 @@ class Reconciler:
             .order_by(transactions.c.created_at)
         )
         pending: list[Difference] = []
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             result = await conn.stream(theirs_vs_ours.execution_options(yield_per=BATCH))
             async for record in result.mappings():
                 ours = _ledger_entry(record)
@@ -276,7 +276,7 @@ class Reconciler:
         return True
 
     async def _save_counts(self, run_id: uuid.UUID, counts: Counts) -> None:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(
                 update(reconciliations)
                 .where(reconciliations.c.id == run_id)
@@ -285,7 +285,7 @@ class Reconciler:
 
     async def _finish(self, run_id: uuid.UUID, status: str, counts: Counts, error: str | None) -> None:
         now = self._clock()
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(
                 update(reconciliations)
                 .where(reconciliations.c.id == run_id)

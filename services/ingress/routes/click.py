@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from services.ingress.context import Ingress, ingress
 from services.ingress.webhook_accounts import gateway_account
@@ -28,6 +27,7 @@ from shared.gateways.click.shop import (
     read_fields,
     required_fields,
 )
+from shared.persistence.errors import DatabaseUnavailable
 
 router = APIRouter(prefix="/webhooks/click", tags=["gateway webhooks"])
 Ctx = Annotated[Ingress, Depends(ingress)]
@@ -58,8 +58,8 @@ async def _handle(operation: Operation, account_id: str, request: Request, ctx: 
         return _reply(operation, received, ClickError.BAD_REQUEST, f"{ClickError.BAD_REQUEST.note}: {exc}")
     try:
         account = await _click_account(ctx, account_id)
-    except (SQLAlchemyError, OSError):
-        log.exception("click: the account could not be read")
+    except DatabaseUnavailable as exc:
+        log.warning("click: the account could not be read", extra={"error": str(exc)[:300]})
         return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
     if account is None:
         # Never authenticated, so it cannot be told whether an order exists (-5): the request itself is wrong.

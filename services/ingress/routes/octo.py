@@ -27,6 +27,7 @@ from shared.gateways.octo.notices import (
 )
 from shared.gateways.octo.signature import signature_valid
 from shared.gateways.octo.statuses import parse_status
+from shared.persistence.errors import DatabaseUnavailable
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ async def octo_notify(account_id: str, request: Request, ctx: Annotated[Ingress,
         account = await gateway_account(ctx, "octo", uuid.UUID(account_id))
     except ValueError:
         account = None
+    except DatabaseUnavailable as exc:
+        log.warning("octo: the account could not be read; Octo will resend", extra={"error": str(exc)[:300]})
+        return _json(refusal(503, NotifyError.TRY_AGAIN, "not recorded yet; send it again"))
     if account is None:
         return _json(refusal(404, NotifyError.UNKNOWN_ACCOUNT, f"no Octo account {account_id[:64]}"))
     try:
