@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     janitor_after_s: float = Field(default=30.0, gt=0)
     """How long a provider payment may stay pending untouched before the janitor asks the provider."""
     log_level: str = "INFO"
+    metrics_port_ingress: int = Field(default=9100, ge=0, le=65535)
+    """Where the ingress serves /metrics (on BILLING_HTTP_HOST, never on its public port); 0 turns it off."""
     metrics_port_processor: int = Field(default=9101, ge=0, le=65535)
     """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
     metrics_port_refunds: int = Field(default=9102, ge=0, le=65535)

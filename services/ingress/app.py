@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 
 from services.ingress import problems
 from services.ingress.account_cache import AccountCache
@@ -16,7 +15,7 @@ from services.ingress.context import Ingress
 from services.ingress.observability import RequestObservability
 from services.ingress.routes import routers
 from services.ingress.waiters import Waiters
-from shared import tracing
+from shared import metrics, tracing
 from shared.broker import topology
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.rpc import RpcClient
@@ -28,6 +27,8 @@ from shared.settings import Settings, secret_key
 
 
 def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> FastAPI:
+    gateways = registry or GatewayRegistry.load()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, settings.db_pool_size)
@@ -43,7 +44,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             settings=settings,
             engine=engine,
             publisher=publisher,
-            registry=registry or GatewayRegistry.load(),
+            registry=gateways,
             cipher=cipher,
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
@@ -60,25 +61,21 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     app = FastAPI(
         title="Billing service",
         version="0.1.0",
-        description="Payments through Payme, Click, Octo, Stripe, cash and custom integrators.",
+        description="Payments through the gateways of the registry: " + ", ".join(gateways.names()) + ".",
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in routers():
+    for router in routers(gateways):
         app.include_router(router)
-    app.add_api_route("/metrics", metrics_page, methods=["GET"], include_in_schema=False)
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)
     return app
 
 
-async def metrics_page() -> Response:
-    """Prometheus' text exposition of shared/metrics.py (no database or broker call: scrapes stay cheap)."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
 def serve(settings: Settings) -> None:
     tracing.configure(settings.tracing, "ingress")
+    # Never on the public port: payment counts per gateway and status are the operator's, not the internet's.
+    metrics.serve(settings.metrics_port_ingress, settings.http_host)
     try:
         uvicorn.run(
             create_app(settings),

@@ -15,8 +15,8 @@ from shared.logs import LogContext
 log = logging.getLogger("billing.access")
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-QUIET = ("/health/", "/metrics")
-"""Probes and scrapes: counted, never logged. Other requests: DEBUG when answered < 400, else INFO/WARNING."""
+QUIET = ("/health/",)
+"""Probes: counted, never logged. Other requests: DEBUG when answered < 400, else INFO/WARNING."""
 PATH_IDS = ("transaction_id", "account_id", "refund_id", "reconciliation_id")
 
 
@@ -29,9 +29,6 @@ class RequestObservability:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/metrics"):
-            await self.app(scope, receive, send)
-            return
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
         started = time.perf_counter()
         status = 500  # what the client sees if the app raises before answering

@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.persistence.errors import DatabaseUnavailable
+from shared.problem import Problem
 
+__all__ = ["PROBLEM_JSON", "Problem", "install", "problem_response"]
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TITLES = {
@@ -26,15 +28,6 @@ TITLES = {
     422: "Unprocessable Content",
     503: "Service Unavailable",
 }
-
-
-class Problem(Exception):
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.extra = extra
 
 
 def problem_response(status: int, code: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:

@@ -79,11 +79,13 @@ REFUNDS_IN_FLIGHT = (
 )
 UPSERT_REFUND = (
     f"INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-    "ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, transaction_id = excluded.transaction_id, "
+    "ON CONFLICT (id) DO UPDATE SET transaction_id = excluded.transaction_id, "
     "amount = excluded.amount, status = excluded.status, reason = excluded.reason, error = excluded.error, "
     "provider_refund_id = excluded.provider_refund_id, created_at = excluded.created_at, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at "
+    "WHERE refunds.tenant_id = excluded.tenant_id RETURNING id"
 )
+"""Insert or update a refund of this tenant; no row comes back when the id is another tenant's (left untouched)."""
 
 
 async def driver_of(conn: AsyncConnection) -> asyncpg.Connection:

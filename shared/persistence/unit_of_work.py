@@ -12,6 +12,7 @@ from asyncpg.transaction import Transaction as DriverTransaction
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import metrics, tracing
+from shared.domain.errors import DomainError
 from shared.domain.events import DomainEvent, EventType
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
@@ -41,6 +42,12 @@ STATUS_REACHED = {
 
 class ConcurrentUpdate(Exception):
     """The row changed under us although it was locked: a bug or a manual edit; retry the message."""
+
+
+class RefundIdTaken(DomainError):
+    """A refund id another tenant's refund already has: the command is refused and that row stays as it was."""
+
+    code = "refund_id_taken"
 
 
 class UnitOfWork:
@@ -191,7 +198,8 @@ class UnitOfWork:
 
     async def _write_refunds(self) -> None:
         for refund in self._refunds:
-            await self._asyncpg.execute(driver.UPSERT_REFUND, *driver.refund_row(refund))
+            if await self._asyncpg.fetchval(driver.UPSERT_REFUND, *driver.refund_row(refund)) is None:
+                raise RefundIdTaken(f"refund id {refund.id} is already taken")
 
 
 class Columns:

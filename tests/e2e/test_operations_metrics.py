@@ -120,3 +120,10 @@ async def test_a_poison_message_counts_as_parked(system: System) -> None:
         before, "billing_messages_consumed_total", outcome="parked", **labels
     )
     assert value(after, "billing_messages_published_total", exchange="amq.default", routing_key="billing.parking") >= 1
+
+
+async def test_the_public_port_does_not_serve_metrics(system: System, client: httpx.AsyncClient) -> None:
+    public = await client.get("/metrics")
+    assert public.status_code == 404
+    assert "billing_payments_total" not in public.text
+    assert system.metrics_url("ingress") != f"{system.base_url}/metrics"

@@ -40,6 +40,7 @@ def service_env(settings: Settings, port: int) -> dict[str, str]:
         "BILLING_SCHEDULER_INTERVAL_S": str(settings.scheduler_interval_s),
         "BILLING_DB_POOL_SIZE": "8",
         "BILLING_NIGHTLY_RECONCILIATION": "false",  # a session crossing 02:00 UTC must not reconcile the fakes
+        "BILLING_METRICS_PORT_INGRESS": str(free_port()),
         "BILLING_METRICS_PORT_PROCESSOR": str(free_port()),
         "BILLING_METRICS_PORT_REFUNDS": str(free_port()),
     }
@@ -57,9 +58,7 @@ class System:
         return f"http://127.0.0.1:{self.port}"
 
     def metrics_url(self, name: str) -> str:
-        """Where a service serves /metrics: the ingress on its own port, the workers on theirs."""
-        if name == "ingress":
-            return f"{self.base_url}/metrics"
+        """Where a service serves /metrics: each on its own metrics port, never the ingress' public one."""
         return f"http://127.0.0.1:{self.env[f'BILLING_METRICS_PORT_{name.upper()}']}/metrics"
 
     def start(self, name: str) -> None:

@@ -73,10 +73,14 @@ def test_ingress_probes_health_and_is_served_and_scaled_on_cpu(applied: list[dic
     box = container(ingress)
     assert box["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert box["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-    assert {p["containerPort"] for p in box["ports"]} == {int(config_data(applied)["BILLING_HTTP_PORT"])}
+    config = config_data(applied)
+    ports = {p["name"]: p["containerPort"] for p in box["ports"]}
+    assert ports == {"http": int(config["BILLING_HTTP_PORT"]), "metrics": int(config["BILLING_METRICS_PORT_INGRESS"])}
     service = of_kind(applied, "Service")["billing-ingress"]
     assert service["spec"]["selector"].items() <= ingress["spec"]["template"]["metadata"]["labels"].items()
-    assert service["spec"]["ports"][0]["targetPort"] in {p["name"] for p in box["ports"]}
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"], "/metrics must not be exposed"
+    annotations = ingress["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == ports["metrics"] != ports["http"]
     hpa = of_kind(applied, "HorizontalPodAutoscaler")["billing-ingress"]
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "billing-ingress"}
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
 from shared.domain.status import TransactionStatus
@@ -25,6 +24,7 @@ from shared.gateways.click.shop import (
     parse,
     required_fields,
 )
+from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)

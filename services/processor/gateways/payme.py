@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
@@ -27,6 +26,7 @@ from shared.gateways.payme.protocol import (
     StatementParams,
     parse_params,
 )
+from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.persistence.admin import GatewayAccounts
 from shared.persistence.port import Transactions, UnitOfWorkPort
 
