@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,6 +50,10 @@ async def ingress_host(request: Request) -> IngressHost:
     """FastAPI dependency: the ingress the app's lifespan created."""
     host: IngressHost = request.app.state.ingress
     return host
+
+
+Host = Annotated[IngressHost, Depends(ingress_host)]
+"""A route's parameter `host: Host` is the ingress."""
 
 
 async def gateway_account(host: IngressHost, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from shared.gateways.integrator.messages import STATUS_ROUTE, IntegratorCallback, IntegratorStatusMessage
 from shared.gateways.integrator.signature import SIGNATURE_HEADER, signature_valid
-from shared.gateways.webhooks import IngressHost, ingress_host, signed_call
+from shared.gateways.webhooks import Host, signed_call
 from shared.persistence.queries import TenantReads
 from shared.problem import Problem
 
@@ -22,9 +21,7 @@ MAX_BODY = 256 * 1024
 
 
 @router.post("/integrator/{account_id}")
-async def integrator_status(
-    account_id: uuid.UUID, request: Request, host: Annotated[IngressHost, Depends(ingress_host)]
-) -> JSONResponse:
+async def integrator_status(account_id: uuid.UUID, request: Request, host: Host) -> JSONResponse:
     raw, account = await signed_call(host, request, GATEWAY, account_id, MAX_BODY, "callback")
     if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
         raise Problem(401, "invalid_signature", f"{SIGNATURE_HEADER} does not match the body")
