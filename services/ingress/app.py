@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.ingress import problems
 from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
+from services.ingress.body_limits import BodyLimit
 from services.ingress.context import Ingress
 from services.ingress.observability import RequestObservability
 from services.ingress.routes import routers
@@ -67,6 +68,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     problems.install(app)
     for router in routers(gateways):
         app.include_router(router)
+    app.add_middleware(BodyLimit)  # inside the observability: refusals are counted and logged too
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)
     return app

@@ -77,5 +77,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # services/ingress/body_limits.py's BodyTooLarge
+            limit = getattr(exc, "limit", None)
+            return problem_response(413, "body_too_large", str(exc.detail), request.url.path, limit=limit)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(exc.status_code, code, str(exc.detail), request.url.path)

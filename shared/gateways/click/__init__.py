@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.gateways.click.adapter import ClickAdapter
 from shared.gateways.click.details import ClickDetails
 from shared.gateways.manifest import Capabilities, GatewayManifest, Simulator
 from shared.reconciliation.files import SettlementFile
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from shared.gateways.processing import GatewayWiring, ProcessorDeps
+
 CAPABILITIES = Capabilities(
     partial_refunds=False,
     refunds_note="Click refunds only the whole amount (a full reversal); partial refunds are not possible",
 )
+
+
+def _webhooks() -> APIRouter:
+    from shared.gateways.click.webhook import router
+
+    return router
+
+
+def _processor(deps: ProcessorDeps) -> GatewayWiring:
+    from shared.gateways.click.handlers import wire
+
+    return wire(deps)
 
 
 def _settlement_file() -> SettlementFile:
@@ -30,6 +49,8 @@ MANIFEST = GatewayManifest(
     adapter=ADAPTER,
     details=ClickDetails,
     capabilities=CAPABILITIES,
+    webhooks=_webhooks,
+    processor=_processor,
     settlement_file=_settlement_file,
     simulator=_simulator,
 )

@@ -17,12 +17,11 @@ from shared.problem import Problem
 
 GATEWAY = "integrator"
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
-MAX_BODY = 256 * 1024
 
 
 @router.post("/integrator/{account_id}")
 async def integrator_status(account_id: uuid.UUID, request: Request, host: Host) -> JSONResponse:
-    raw, account = await signed_call(host, request, GATEWAY, account_id, MAX_BODY, "callback")
+    raw, account = await signed_call(host, request, GATEWAY, account_id)
     if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
         raise Problem(401, "invalid_signature", f"{SIGNATURE_HEADER} does not match the body")
     try:
