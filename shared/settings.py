@@ -81,7 +81,8 @@ def load_settings() -> Settings:
 
 
 def secret_key(settings: Settings) -> str:
-    """The key that encrypts gateway credentials; in development one is generated into a local file."""
+    """The keys that encrypt gateway credentials (comma-separated, the first seals); in development one is
+    generated into a local file."""
     from cryptography.fernet import Fernet
 
     key = settings.secret_key
@@ -100,10 +101,13 @@ def secret_key(settings: Settings) -> str:
             finally:
                 draft.unlink()
         key = path.read_text().strip()
+    keys = [part.strip() for part in key.split(",")]
     try:
-        Fernet(key.encode())
+        for part in keys:
+            Fernet(part.encode())
     except (ValueError, TypeError):
         raise ConfigurationError(
-            "BILLING_SECRET_KEY: must be a Fernet key (32 url-safe base64-encoded bytes)"
+            "BILLING_SECRET_KEY: must be one or more comma-separated Fernet keys (32 url-safe base64-encoded bytes "
+            "each; the first encrypts)"
         ) from None
-    return key
+    return ",".join(keys)

@@ -28,6 +28,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(dlq_app, name="dlq")
+secrets_app = typer.Typer(help="The keys that encrypt stored credentials.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -217,7 +219,8 @@ def apikey_create(
     permission: Annotated[list[str], typer.Option("--permission", help="a permission; repeat for more")],
 ) -> None:
     """Create an API key for a tenant (the secret is shown once)."""
-    from shared.persistence.admin import create_api_key, tenant_exists
+    from shared.persistence.admin import tenant_exists
+    from shared.persistence.api_keys import create_api_key
     from shared.security.apikeys import Permission
 
     tenant_id = _uuid(tenant, "--tenant")
@@ -245,6 +248,78 @@ def apikey_create(
             "permissions": sorted(set(permission)),
         }
     )
+
+
+@apikey_app.command("list")
+def apikey_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id")]) -> None:
+    """List a tenant's live API keys (never their secrets), with when each was last used."""
+    from shared.persistence.admin import tenant_exists
+    from shared.persistence.api_keys import ApiKeys
+
+    tenant_id = _uuid(tenant, "--tenant")
+    config = settings()
+
+    async def go() -> Any:
+        engine = _engine(config)
+        try:
+            if not await tenant_exists(engine, tenant_id):
+                fail(f"no tenant {tenant_id}")
+            return await ApiKeys(engine, tenant_id).live()
+        finally:
+            await engine.dispose()
+
+    out({"items": [view.as_json() for view in run(go())]})
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Option("--id", help="the API key's id")]) -> None:
+    """Revoke an API key: every ingress replica refuses it within seconds."""
+    from shared.persistence.api_keys import revoke_api_key
+
+    parsed = _uuid(key_id, "--id")
+    config = settings()
+
+    async def go() -> uuid.UUID | None:
+        engine = _engine(config)
+        try:
+            return await revoke_api_key(engine, parsed)
+        finally:
+            await engine.dispose()
+
+    tenant_id = run(go())
+    if tenant_id is None:
+        fail(f"no live API key {parsed}")
+    out({"id": str(parsed), "tenant_id": str(tenant_id), "revoked": True})
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored credential with the first key of BILLING_SECRET_KEY (then older keys can go)."""
+    from shared.persistence.credentials import reseal_all
+    from shared.security.cipher import Cipher
+    from shared.settings import secret_key
+
+    config = settings()
+    try:
+        cipher = Cipher(secret_key(config))
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+    async def go() -> tuple[int, int]:
+        engine = _engine(config)
+        try:
+            return await reseal_all(engine, cipher)
+        finally:
+            await engine.dispose()
+
+    resealed, unreadable = run(go())
+    if unreadable:
+        out({"reencrypted": resealed, "unreadable": unreadable})
+        fail(
+            f"{unreadable} stored credential(s) open with no key of BILLING_SECRET_KEY; "
+            "add the key they were sealed with"
+        )
+    out({"reencrypted": resealed})
 
 
 @gateway_app.command("add")

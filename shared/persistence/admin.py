@@ -1,4 +1,4 @@
-"""Tenants, API keys and gateway accounts: the administrative writes (CLI and the accounts API)."""
+"""Tenants and gateway accounts: the administrative writes (CLI and the accounts API); keys: api_keys.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.clock import utc_now
 from shared.gateways.base import GatewayAdapter, check_config, split_secrets
 from shared.persistence import driver
-from shared.persistence.tables import api_keys, gateway_accounts, tenants, transactions
-from shared.security.apikeys import IssuedKey, Permission, Principal, issue_key, key_id_of, matches
+from shared.persistence.tables import gateway_accounts, tenants, transactions
 from shared.security.cipher import Cipher
 
 
@@ -43,32 +42,6 @@ async def create_tenant(engine: AsyncEngine, name: str) -> uuid.UUID:
 async def tenant_exists(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
     async with driver.core(engine) as conn:
         return (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is not None
-
-
-async def create_api_key(engine: AsyncEngine, tenant_id: uuid.UUID, permissions: list[Permission]) -> IssuedKey:
-    issued = issue_key()
-    async with driver.core(engine, begin=True) as conn:
-        await conn.execute(
-            insert(api_keys).values(
-                id=issued.id,
-                tenant_id=tenant_id,
-                key_hash=issued.key_hash,
-                permissions=sorted({p.value for p in permissions}),
-            )
-        )
-    return issued
-
-
-async def authenticate(engine: AsyncEngine, secret: str) -> Principal | None:
-    key_id = key_id_of(secret)
-    if key_id is None:
-        return None
-    query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-    async with driver.core(engine) as conn:
-        row = (await conn.execute(query)).mappings().first()
-    if row is None or not matches(secret, row["key_hash"]):
-        return None
-    return Principal(key_id=row["id"], tenant_id=row["tenant_id"], permissions=frozenset(row["permissions"]))
 
 
 class GatewayAccounts:

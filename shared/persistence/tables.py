@@ -43,6 +43,10 @@ api_keys = Table(
     Column("permissions", ARRAY(Text), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("name", Text),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    Index("ix_api_keys_tenant", "tenant_id", "created_at"),
 )
 
 gateway_accounts = Table(
@@ -179,6 +183,7 @@ webhook_log = Table(
     Column("outcome", Text),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Index("ix_webhook_log_account", "account_id", "received_at"),
+    Index("ix_webhook_log_received", "received_at"),
 )
 
 reconciliations = Table(

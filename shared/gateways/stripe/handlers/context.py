@@ -12,7 +12,7 @@ from shared.persistence.port import UnitOfWorkPort
 
 
 @dataclass(frozen=True)
-class Scope:
+class StripeEventContext:
     uow: UnitOfWorkPort
     tenant_id: uuid.UUID
     account_id: uuid.UUID
