@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
     metrics_port_refunds: int = Field(default=9102, ge=0, le=65535)
     """Where the refunds worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    rates_source: str = ""
+    """Where the processor fetches the day's exchange rates once a day: `cbu` or an installed
+    `billing.rates_sources` plug-in; empty turns the scheduled fetch off (rates are then imported by hand)."""
+    rates_url: str | None = None
+    """The rate source's URL (`{date}` becomes YYYY-MM-DD); empty means the source's own (CBU's archive)."""
     tracing: Literal["off", "console", "otlp"] = "off"
     """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 

@@ -106,8 +106,15 @@ async def test_payme_answers_system_error_when_postgresql_refuses_the_account_lo
 
 
 async def test_octo_is_told_to_send_the_notify_again(broken: Broken) -> None:
-    response = await broken.client.post(f"/webhooks/octo/{uuid.uuid4()}", content=b"{}")
+    notice = {
+        "shop_transaction_id": str(uuid.uuid4()),
+        "octo_payment_UUID": str(uuid.uuid4()),
+        "status": "succeeded",
+        "signature": "0" * 40,
+    }
+    response = await broken.client.post(f"/webhooks/octo/{uuid.uuid4()}", json=notice)
     assert response.status_code == 503
+    assert response.json()["error"] == 7  # NotifyError.TRY_AGAIN: Octo sends it again
 
 
 async def test_a_command_is_retried_whichever_driver_failed(broken: Broken) -> None:
