@@ -24,7 +24,7 @@ from shared.domain.events import DomainEvent, EventType
 from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, compare
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import GatewayAccount
+from shared.gateways.base import GatewayAccount, ProviderRejected
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence import driver, mapping
 from shared.persistence.port import UnitOfWorkPort
@@ -124,7 +124,9 @@ class Reconciler:
             await self._compare(run_id, row, account, period, counts, progress)
         except Exception as exc:
             log.exception("reconciliation failed", extra={"reconciliation_id": str(run_id)})
-            await self._finish(run_id, "failed", counts, str(exc)[:1000])
+            # A provider's refusal is shown by its status and code; its answer's text stays in the log above.
+            shown = exc.note if isinstance(exc, ProviderRejected) else str(exc)
+            await self._finish(run_id, "failed", counts, shown[:1000])
             raise
         await self._finish(run_id, "completed", counts, None)
         return counts
@@ -172,7 +174,7 @@ class Reconciler:
     async def _resolve(self, run_id: uuid.UUID, account: GatewayAccount) -> None:
         """Give every staged record our transaction id, found by the gateway's id or our reference there."""
         adapter = self._registry.get(account.gateway)
-        # One path each, a tuple of keys into details (nested for e.g. Payme's account field); () for none.
+        # One path each, a tuple of keys into details (nested when the gateway keeps it in an object); () for none.
         gateway_path, merchant_path = (
             adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
         )
