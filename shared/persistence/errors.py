@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 class DatabaseUnavailable(Exception):
     """PostgreSQL refused, dropped or could not take a statement; the driver's own error is the `__cause__`.
 
-    Each edge maps it to its answer: the API `503`, Payme `-32400`, Click `-7`, a command a retry.
+    Each edge maps it to its own answer: the API `503`, a gateway its "system error, retry", a command a retry.
     """
 
 
