@@ -79,7 +79,10 @@ class TransactionHandlers:
         try:
             started = await adapter.start_payment(account, tx)
         except ProviderRejected as exc:
-            refusal = {"error_note": str(exc)[:500]}
+            log.warning(
+                "the provider refused a payment", extra={"transaction_id": str(transaction_id), "error": str(exc)}
+            )
+            refusal = {"error_note": exc.note[:500]}  # a status and a code: the answer's text may be anyone's
             await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda t, now: t.fail(now, refusal))
             return
         await self._record(

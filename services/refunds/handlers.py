@@ -100,7 +100,8 @@ class RefundHandlers:
         try:
             outcome = await adapter.refund(account, tx, refund)
         except ProviderRejected as exc:
-            outcome = RefundOutcome(succeeded=False, error=str(exc))
+            log.warning("the provider refused a refund", extra={"refund_id": str(refund_id), "error": str(exc)})
+            outcome = RefundOutcome(succeeded=False, error=exc.note)  # a status and a code, never the answer's text
         async with self._uow() as uow:
             locked = await uow.transactions(tenant_id).get(transaction_id)
             current = await uow.refunds(tenant_id).get(refund_id)

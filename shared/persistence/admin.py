@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
-from shared.gateways.base import GatewayAdapter, check_config, split_secrets
+from shared.gateways.base import GatewayAdapter, check_config, require_secrets_for_new_urls, split_secrets
 from shared.persistence.tables import gateway_accounts, tenants, transactions
 from shared.security.cipher import Cipher
 
@@ -94,6 +94,7 @@ class GatewayAccounts:
                 return None
             current = {**row["public_config"], **self._cipher.open(row["secret_config"])}
             config = check_config(adapter, {**current, **changes})  # type: ignore[dict-item]
+            require_secrets_for_new_urls(adapter, current, changes, config)  # type: ignore[arg-type]
             public, secret = split_secrets(adapter, config)
             await conn.execute(
                 update(gateway_accounts)

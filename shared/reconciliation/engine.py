@@ -24,7 +24,7 @@ from shared.domain.events import DomainEvent, EventType
 from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, compare
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import GatewayAccount
+from shared.gateways.base import GatewayAccount, ProviderRejected
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence import mapping
 from shared.persistence.tables import (
@@ -125,7 +125,9 @@ class Reconciler:
             await self._compare(run_id, row, account, period, counts, progress)
         except Exception as exc:
             log.exception("reconciliation failed", extra={"reconciliation_id": str(run_id)})
-            await self._finish(run_id, "failed", counts, str(exc)[:1000])
+            # A provider's refusal is shown by its status and code; its answer's text stays in the log above.
+            shown = exc.note if isinstance(exc, ProviderRejected) else str(exc)
+            await self._finish(run_id, "failed", counts, shown[:1000])
             raise
         await self._finish(run_id, "completed", counts, None)
         return counts
