@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.persistence import driver
 from shared.persistence.tables import gateway_accounts, webhook_endpoints
 from shared.security.cipher import Cipher, CredentialsUnreadable
 
@@ -21,7 +22,7 @@ async def reseal_all(engine: AsyncEngine, cipher: Cipher) -> tuple[int, int]:
     Returns (re-sealed, unreadable); unreadable rows, which no key opens, are left as they are.
     """
     resealed = unreadable = 0
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         for table, column in SEALED:
             query = select(table.c.id, column).order_by(table.c.id).with_for_update()
             for row_id, token in (await conn.execute(query)).all():

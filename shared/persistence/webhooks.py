@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.domain.events import DomainEvent, EventType
 from shared.domain.webhooks import DeliveryStatus, Signing
 from shared.messages import cloud_event
+from shared.persistence import driver
 from shared.persistence.tables import outbox, webhook_attempts, webhook_deliveries, webhook_endpoints
 from shared.security.cipher import Cipher
 
@@ -107,7 +108,7 @@ class WebhookEndpoints:
 
     async def add(self, url: str, events: list[str], description: str | None, secret: str) -> EndpointView:
         endpoint_id = uuid.uuid4()
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (
                 await conn.execute(
                     insert(webhook_endpoints)
@@ -130,11 +131,11 @@ class WebhookEndpoints:
             .where(webhook_endpoints.c.tenant_id == self._tenant_id)
             .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             return [_endpoint(row) for row in (await conn.execute(query)).mappings()]
 
     async def get(self, endpoint_id: uuid.UUID) -> EndpointView | None:
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             row = (await conn.execute(self._one(endpoint_id))).mappings().first()
         return None if row is None else _endpoint(row)
 
@@ -143,7 +144,7 @@ class WebhookEndpoints:
         values = {**changes, "updated_at": text("now()")}
         if changes.get("enabled") is True:
             values.update(disabled_reason=None, failing_since=None)
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (
                 await conn.execute(
                     update(webhook_endpoints)
@@ -157,7 +158,7 @@ class WebhookEndpoints:
 
     async def remove(self, endpoint_id: uuid.UUID) -> bool:
         """Delete the endpoint with its deliveries and attempts."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             result = await conn.execute(
                 delete(webhook_endpoints).where(
                     webhook_endpoints.c.tenant_id == self._tenant_id, webhook_endpoints.c.id == endpoint_id
@@ -167,7 +168,7 @@ class WebhookEndpoints:
 
     async def rotate(self, endpoint_id: uuid.UUID, secret: str, overlap_s: float) -> bool:
         """Make `secret` the signing secret; the current one keeps signing beside it for `overlap_s` seconds."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (await conn.execute(self._one(endpoint_id).with_for_update())).mappings().first()
             if row is None:
                 return False
@@ -186,7 +187,7 @@ class WebhookEndpoints:
     async def deliveries(self, endpoint_id: uuid.UUID, limit: int) -> list[DeliveryView] | None:
         """The endpoint's newest deliveries with their attempts (oldest attempt first); None without the endpoint."""
         d = webhook_deliveries
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             if (await conn.execute(self._one(endpoint_id))).first() is None:
                 return None
             rows = (
@@ -231,7 +232,7 @@ class WebhookEndpoints:
     async def retry(self, endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> bool:
         """Make a delivery due now (whatever its status); False when it is not this endpoint's."""
         d = webhook_deliveries
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             result = await conn.execute(
                 update(d)
                 .where(d.c.id == delivery_id, d.c.endpoint_id == endpoint_id, d.c.tenant_id == self._tenant_id)
@@ -321,14 +322,14 @@ class WebhookDeliveries:
 
     async def record(self, tenant_id: uuid.UUID, event_id: uuid.UUID, event_type: str, body: str) -> int:
         """Deliveries made for one event (0 for a redelivered one, or when no endpoint wants it)."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             result = await conn.execute(
                 RECORD, {"tenant_id": tenant_id, "event_id": event_id, "event_type": event_type, "body": body}
             )
         return int(result.rowcount or 0)
 
     async def claim(self, limit: int, per_endpoint: int, lease_s: float) -> list[ClaimedDelivery]:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             rows = (await conn.execute(CLAIM, {"cap": per_endpoint, "limit": limit, "lease_s": lease_s})).mappings()
             claimed = list(rows)
         return [
@@ -346,7 +347,7 @@ class WebhookDeliveries:
         ]
 
     async def delivered(self, claimed: ClaimedDelivery, attempt: Attempt) -> None:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await self._add_attempt(conn, claimed, attempt)
             await conn.execute(DELIVERED, {"id": claimed.id})
             await conn.execute(ENDPOINT_HEALTHY, {"id": claimed.endpoint_id})
@@ -356,7 +357,7 @@ class WebhookDeliveries:
     ) -> bool:
         """Write down a failed attempt and when the next is due (None: never); True when the endpoint was disabled
         for failing every attempt for `disable_after_s`."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await self._add_attempt(conn, claimed, attempt)
             await conn.execute(FAILED_ATTEMPT, {"id": claimed.id, "delay_s": delay_s})
             overdue = (
@@ -368,7 +369,7 @@ class WebhookDeliveries:
 
     async def gone(self, claimed: ClaimedDelivery, attempt: Attempt) -> bool:
         """The endpoint answered 410 Gone: this delivery fails for good and the endpoint is disabled."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await self._add_attempt(conn, claimed, attempt)
             await conn.execute(FAILED_ATTEMPT, {"id": claimed.id, "delay_s": None})
             return await self._disable(conn, claimed.endpoint_id, "gone")
