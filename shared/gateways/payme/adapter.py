@@ -14,6 +14,7 @@ from shared.domain.transaction import Transaction
 from shared.gateways.base import AccountConfig, GatewayAccount, PaymentStart, ProviderStatus, RefundOutcome
 from shared.gateways.payme import records
 from shared.gateways.payme.link import checkout_link
+from shared.gateways.urls import LinkUrl
 
 CURRENCY = "UZS"  # Payme pays in sum only; amounts travel in tiyin, our minor unit
 
@@ -29,7 +30,7 @@ class PaymeConfig(AccountConfig):
     )
     account_field: str = Field(default="order_id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     one_time: bool = True
-    checkout_url: str = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
+    checkout_url: LinkUrl = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
     allow_cancel_after_perform: bool = Field(
         default=True, description="false: CancelTransaction of a performed payment is refused with -31007"
     )
