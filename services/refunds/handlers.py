@@ -14,13 +14,13 @@ from shared.domain.status import RefundStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount, ProviderRejected, RefundOutcome
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 
 
 class RefundHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork], registry: GatewayRegistry, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], registry: GatewayRegistry, clock: Clock) -> None:
         self._uow = uow
         self._registry = registry
         self._clock = clock
