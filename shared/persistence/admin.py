@@ -46,6 +46,14 @@ async def tenant_view(engine: AsyncEngine, tenant_id: uuid.UUID) -> dict[str, An
     return None if row is None else {"id": str(row.id), "name": row.name, "reporting_currency": row.reporting_currency}
 
 
+async def tenant_of_transaction(engine: AsyncEngine, transaction_id: uuid.UUID) -> uuid.UUID | None:
+    """The operator's look-up (the CLI names a transaction only): whose transaction this is."""
+    query = select(transactions.c.tenant_id).where(transactions.c.id == transaction_id)
+    async with engine.connect() as conn:
+        found: uuid.UUID | None = (await conn.execute(query)).scalar()
+    return found
+
+
 async def set_reporting_currency(engine: AsyncEngine, tenant_id: uuid.UUID, code: str) -> dict[str, Any] | None:
     """Change the currency the tenant books in; conversions already stored keep the currency they were made in."""
     async with engine.begin() as conn:
