@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.persistence import driver
 from shared.persistence.tables import gateway_accounts
 from shared.security.cipher import Cipher, CredentialsUnreadable
 
@@ -16,7 +17,7 @@ async def reseal_all(engine: AsyncEngine, cipher: Cipher) -> tuple[int, int]:
     """
     resealed = unreadable = 0
     query = select(gateway_accounts.c.id, gateway_accounts.c.secret_config).order_by(gateway_accounts.c.id)
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         rows = (await conn.execute(query.with_for_update())).all()
         for account_id, token in rows:
             try:
