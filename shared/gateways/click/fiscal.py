@@ -26,7 +26,7 @@ from shared.gateways.click.adapter import config_of, payment_id_of
 from shared.gateways.click.config import ClickConfig
 from shared.gateways.click.merchant_api import MerchantApi
 from shared.persistence.maintenance import owed_fiscal_receipts
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 PENDING, SUBMITTED, FAILED = "pending", "submitted", "failed"
@@ -89,7 +89,7 @@ def submission(tx: Transaction, config: ClickConfig) -> dict[str, Any]:
 class FiscalSubmissions:
     def __init__(
         self,
-        uow: Callable[[], UnitOfWork],
+        uow: Callable[[], UnitOfWorkPort],
         engine: AsyncEngine,
         clock: Clock,
         api: Callable[[ClickConfig], MerchantApi] = MerchantApi,
