@@ -25,7 +25,7 @@ apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
 rates_app = typer.Typer(help="Exchange rates (kept by the service's operator).", no_args_is_help=True)
-fiscal_app = typer.Typer(help="Fiscal receipts (Uzbekistan's OFD) of Click payments.", no_args_is_help=True)
+fiscal_app = typer.Typer(help="Fiscal receipts (Uzbekistan's OFD) the service submits.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
@@ -415,8 +415,8 @@ def rates_set(
 
 
 @fiscal_app.command("resubmit")
-def fiscal_resubmit(transaction: Annotated[str, typer.Option("--transaction", help="the Click transaction")]) -> None:
-    """Submit a paid Click payment's receipt to Click's OFD again (after a refusal); exits 1 unless it went through."""
+def fiscal_resubmit(transaction: Annotated[str, typer.Option("--transaction", help="the paid transaction")]) -> None:
+    """Submit a paid payment's receipt to its gateway again (after a refusal); exits 1 unless it went through."""
     from shared.cli.fiscal import resubmit
 
     transaction_id = _uuid(transaction, "--transaction")

@@ -1,4 +1,4 @@
-"""Fiscal receipts (Uzbekistan's OFD): the items a Payme or Click payment is registered with, checked at creation."""
+"""Fiscal receipts (Uzbekistan's OFD): the items a payment is registered with, checked at creation."""
 
 from __future__ import annotations
 

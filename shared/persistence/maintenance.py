@@ -62,7 +62,7 @@ async def owed_fiscal_receipts(
         .order_by(transactions.c.updated_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.id) for row in await conn.execute(query)]
 
 
