@@ -1,7 +1,7 @@
 """reconciliation runs record whether they may apply fixes (a file from a key without billing.create may not)
 
 Revision ID: 0013
-Revises: 0050
+Revises: 0020
 Create Date: 2026-12-03 08:35:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0050"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
