@@ -123,7 +123,7 @@ def migrate() -> None:
 
 @app.command()
 def up() -> None:
-    """Run ingress, processor and refunds (with the outbox relay and scheduler) as one supervised group."""
+    """Run ingress, processor, refunds (with the outbox relay and scheduler) and webhooks as one supervised group."""
     from shared.cli.supervisor import Unreachable, check_dependencies, supervise
     from shared.persistence.database import create_database_if_missing, upgrade
     from shared.rates.sources import configured_source
@@ -175,6 +175,16 @@ def refunds() -> None:
 
     config = settings()
     _logging("refunds", config)
+    run_service(serve(config))
+
+
+@app.command()
+def webhooks() -> None:
+    """Run the merchant webhooks worker alone (signed POSTs to the tenants' endpoints, with retries)."""
+    from services.webhooks.app import serve
+
+    config = settings()
+    _logging("webhooks", config)
     run_service(serve(config))
 
 
