@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
@@ -208,6 +209,7 @@ reconciliations = Table(
     Column("file_name", Text),
     Column("file_body", LargeBinary),
     Column("nightly", Integer, nullable=False, server_default=text("0")),
+    Column("apply_fixes", Boolean, nullable=False, server_default=true()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("completed_at", DateTime(timezone=True)),
