@@ -12,7 +12,8 @@ from shared.domain.details import GatewayDetails
 class PaymeDetails(GatewayDetails):
     gateway: ClassVar[str] = "payme"
     references: ClassVar[tuple[str, ...]] = ("payme_id",)
-    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language"})
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language", "receipt"})
+    receipt_title_limit: ClassVar[int | None] = 255
     merchant_id: str | None = None
     payme_id: str | None = None
     transaction_ref: str | None = None
@@ -26,6 +27,8 @@ class PaymeDetails(GatewayDetails):
     reason: int | None = None
     fiscal_data: dict[str, Any] | None = None
     return_url: str | None = None
+    receipt: dict[str, Any] | None = None
+    """The fiscal receipt's items (shared/domain/receipt.py), checked against the amount at creation."""
     language: str | None = None
     link: str | None = None
     repeat_of: str | None = None  # a repeat payment of this order (accounts with one_time false)
