@@ -29,10 +29,14 @@ PAGE_SIZE = 50
 STATUSES = [status.value for status in TransactionStatus]
 
 
-def console_reads(who: SignedIn) -> ConsoleReads:
+def references(who: SignedIn) -> list[str]:
+    """The gateway reference fields a search looks in, as the registry's gateways declare them."""
     registry = who.ctx.registry
-    references = [ref for m in registry.manifests() if m.details is not None for ref in m.details.references]
-    return ConsoleReads(who.ctx.engine, who.operator.tenant_id, references)
+    return sorted({ref for m in registry.manifests() if m.details is not None for ref in m.details.references})
+
+
+def console_reads(who: SignedIn) -> ConsoleReads:
+    return ConsoleReads(who.ctx.engine, who.operator.tenant_id, references(who))
 
 
 def _day(value: str, zone: ZoneInfo, next_day: bool = False) -> datetime | None:
@@ -118,6 +122,7 @@ async def transactions_list(request: Request, who: Viewer) -> Response:
         statuses=STATUSES,
         gateways=who.ctx.registry.names(),
         accounts=await reads.account_ids(),
+        references=references(who),
     )
 
 

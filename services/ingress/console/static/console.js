@@ -5,14 +5,17 @@ document.addEventListener("submit", function (event) {
   var question = form.getAttribute("data-confirm");
   if (question && !window.confirm(question)) { event.preventDefault(); }
 });
-document.addEventListener("click", function (event) {
+function copy(event) {
+  if (event.type === "keyup" && event.key !== "Enter" && event.key !== " ") { return; }
   var button = event.target.closest("[data-copy]");
   if (!button) { return; }
   var text = button.getAttribute("data-copy");
   if (navigator.clipboard) {
     navigator.clipboard.writeText(text).then(function () { button.classList.add("copied"); });
   }
-});
+}
+document.addEventListener("pointerup", copy);
+document.addEventListener("keyup", copy);
 document.addEventListener("DOMContentLoaded", function () {
   var live = document.querySelector("[data-refresh-seconds]");
   if (live) {
