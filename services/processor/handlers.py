@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from shared.clock import Clock
 from shared.domain import commands
-from shared.domain.details import parse_details
+from shared.domain.details import admit_receipt, parse_details
 from shared.domain.errors import InvalidAmount, NotFound, TransitionNotAllowed
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
@@ -51,6 +51,9 @@ class TransactionHandlers:
         now = self._clock()
         money = Money.positive(cmd.amount, cmd.currency)
         details = parse_details(gateway.details, cmd.details)  # upstream commands skip the ingress' checks
+        details = admit_receipt(
+            gateway.details, details, money.minor, required=bool(account.config.get("fiscal_required"))
+        )
         tx = Transaction.open(
             id=cmd.transaction_id,
             tenant_id=cmd.tenant_id,
