@@ -293,7 +293,12 @@ webhook_deliveries = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint("status IN ('pending','delivered','failed')", name="ck_webhook_deliveries_status"),
     UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
-    Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index("ix_webhook_deliveries_due", "endpoint_id", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_webhook_deliveries_leased",
+        "endpoint_id",
+        postgresql_where=text("status = 'pending' AND leased_until IS NOT NULL"),
+    ),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
 )
 
