@@ -1,7 +1,7 @@
 """operators of the console, their server-side sessions and failed sign-ins
 
 Revision ID: 0060
-Revises: 0013
+Revises: 0070
 Create Date: 2026-12-03 08:40:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0060"
-down_revision: str | None = "0013"
+down_revision: str | None = "0070"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
