@@ -26,6 +26,11 @@ class EventType(StrEnum):
     SUBSCRIPTION_CANCELED = "subscription.canceled"
     RECONCILIATION_MISMATCH = "reconciliation.mismatch"
 
+    @property
+    def routing_key(self) -> str:
+        """The key its events travel under on billing.events (the CloudEvents type less `billing.`)."""
+        return self.value
+
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:

@@ -62,7 +62,7 @@ async def start_run(request: Request, ctx: Ctx, who: Reconciler) -> JSONResponse
     message = RunReconciliationMessage(
         command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, reconciliation_id=run_id
     )
-    await ctx.send("reconciliation.run", message, command_id)
+    await ctx.send(message, command_id)
     return JSONResponse({"id": str(run_id), "status": "queued"}, status_code=202)
 
 

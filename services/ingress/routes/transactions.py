@@ -99,7 +99,7 @@ async def create_transaction(
         requested_at=datetime.fromisoformat(answer.body["created_at"].replace("Z", "+00:00")),
     )
     if not wait:
-        await ctx.send("transaction.create", message, message.command_id)
+        await ctx.send(message, message.command_id)
         return JSONResponse(answer.body, status_code=answer.status)
     needs_link = adapter.starts_with_provider_call
     future = ctx.waiters.expect(
@@ -107,7 +107,7 @@ async def create_transaction(
         lambda data: not needs_link or bool(data.get("payment_url")) or data["status"] != "pending",
     )
     try:
-        await ctx.send("transaction.create", message, message.command_id)
+        await ctx.send(message, message.command_id)
     except Problem:
         ctx.waiters.forget(transaction_id, future)
         raise
@@ -206,7 +206,7 @@ async def complete_transaction(
     message = CompleteTransactionMessage(
         command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id, amount=amount
     )
-    await ctx.send("transaction.complete", message, command_id)
+    await ctx.send(message, command_id)
     return _accepted(transaction_id, "complete", command_id)
 
 
@@ -228,7 +228,7 @@ async def cancel_transaction(
         transaction_id=transaction_id,
         reason=body.reason if body else None,
     )
-    await ctx.send("transaction.cancel", message, command_id)
+    await ctx.send(message, command_id)
     return _accepted(transaction_id, "cancel", command_id)
 
 
@@ -243,7 +243,7 @@ async def delete_transaction(
     message = DeleteTransactionMessage(
         command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id
     )
-    await ctx.send("transaction.delete", message, command_id)
+    await ctx.send(message, command_id)
     return _accepted(transaction_id, "delete", command_id)
 
 
@@ -294,7 +294,7 @@ async def request_refund(
         reason=stored["reason"],
         requested_at=datetime.fromisoformat(stored["created_at"].replace("Z", "+00:00")),
     )
-    await ctx.send("refund.request", message, message.command_id)
+    await ctx.send(message, message.command_id)
     return JSONResponse(stored, status_code=answer.status)
 
 
