@@ -59,17 +59,17 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     handlers = TransactionHandlers(uow, registry, clock)
     reconciler = Reconciler(engine, uow, registry, clock)
 
-    async def reconcile(m: RunReconciliationMessage) -> None:
-        await reconciler.run(m.tenant_id, m.reconciliation_id)
+    async def reconcile(message: RunReconciliationMessage) -> None:
+        await reconciler.run(message.tenant_id, message.reconciliation_id)
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
     deps = ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader)
     wirings = [gateway.processor(deps) for gateway in registry.manifests() if gateway.processor is not None]
     routes = dispatch_table(
-        (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
-        (CompleteTransactionMessage, lambda m: handlers.complete(commands_in.complete(m))),
-        (CancelTransactionMessage, lambda m: handlers.cancel(commands_in.cancel(m))),
-        (DeleteTransactionMessage, lambda m: handlers.delete(commands_in.delete(m))),
+        (CreateTransactionMessage, lambda message: handlers.create(commands_in.create(message))),
+        (CompleteTransactionMessage, lambda message: handlers.complete(commands_in.complete(message))),
+        (CancelTransactionMessage, lambda message: handlers.cancel(commands_in.cancel(message))),
+        (DeleteTransactionMessage, lambda message: handlers.delete(commands_in.delete(message))),
         (RunReconciliationMessage, reconcile),
     )
     for wiring in wirings:
@@ -89,6 +89,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         polled,
         timedelta(seconds=settings.janitor_after_s),
         daily_rates=None if source is None else DailyRates(engine, source, clock),
+        gateway_ticks=[wiring.tick for wiring in wirings if wiring.tick is not None],
     )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
     return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly)

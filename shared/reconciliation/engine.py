@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.clock import Clock
 from shared.domain.errors import TransitionNotAllowed, UnknownGateway
 from shared.domain.events import DomainEvent, EventType
-from shared.domain.reconciliation import Difference, ProviderRecord, compare
+from shared.domain.reconciliation import Difference, ProviderRecord, Resolution, compare
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount, ProviderRejected
 from shared.gateways.registry import GatewayRegistry
@@ -174,9 +174,11 @@ class Reconciler:
     async def _report_differences(
         self, run_id: uuid.UUID, row: Any, found: list[Difference], counts: Counts, progress: Progress | None
     ) -> None:
-        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes."""
+        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes (if allowed)."""
         if not found:
             return
+        if not row["apply_fixes"]:
+            found = [listed_only(difference) for difference in found]
         async with self._uow() as uow:
             await uow.differences().add(run_id, found)
             for difference in found:
@@ -210,6 +212,11 @@ class Reconciler:
 
     async def _finish(self, run_id: uuid.UUID, status: str, counts: Counts, error: str | None) -> None:
         await self._store.finish(run_id, status, counts.as_dict(), error, self._clock())
+
+
+def listed_only(difference: Difference) -> Difference:
+    """The difference for a person to look at: nothing is fixed by a run that may not change transactions."""
+    return replace(difference, resolution=Resolution.NEEDS_ATTENTION) if difference.completes_payment else difference
 
 
 def mismatch_event(run_id: uuid.UUID, row: Any, difference: Difference) -> DomainEvent:

@@ -22,8 +22,12 @@ async def queue_run(
     file_name: str | None = None,
     file_body: bytes | None = None,
     nightly: bool = False,
+    apply_fixes: bool = True,
 ) -> uuid.UUID | None:
-    """Record a queued run; None when the nightly run of that period is already recorded (another replica)."""
+    """Record a queued run; None when the nightly run of that period is already recorded (another replica).
+
+    `apply_fixes=False`: the run lists what it finds for a person and changes no transaction.
+    """
     run_id = uuid.uuid4()
     queued = await ReconciliationStore(engine).queue(
         {
@@ -38,6 +42,7 @@ async def queue_run(
             "file_name": file_name,
             "file_body": file_body,
             "nightly": 1 if nightly else 0,
+            "apply_fixes": apply_fixes,
         }
     )
     return run_id if queued else None
@@ -58,6 +63,7 @@ async def run_view(engine: AsyncEngine, tenant_id: uuid.UUID, run_id: uuid.UUID)
         "from": rfc3339(row["period_from"]),
         "to": rfc3339(row["period_to"]),
         "status": row["status"],
+        "applies_fixes": row["apply_fixes"],
         "counts": row["counts"],
         "error": row["error"],
         "created_at": rfc3339(row["created_at"]),

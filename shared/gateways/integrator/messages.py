@@ -21,8 +21,6 @@ class IntegratorCallback(BaseModel):
 
 
 class IntegratorStatusMessage(CommandMessage):
-    """An integrator's verified status callback."""
-
     routing_key: ClassVar[str] = "gateway.integrator.status"
 
     account_id: uuid.UUID
