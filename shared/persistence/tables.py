@@ -94,8 +94,9 @@ transactions = Table(
         "refunded_amount >= 0 AND refunded_amount <= amount", name="ck_transactions_refunded_within_amount"
     ),
     CheckConstraint(f"status IN ({STATUSES})", name="ck_transactions_status"),
-    Index("ix_transactions_tenant_created", "tenant_id", "created_at"),
-    Index("ix_transactions_tenant_status", "tenant_id", "status"),
+    # Newest-first keyset pages (migration 0070): the walk's order, with and without the status filter.
+    Index("ix_transactions_tenant_created", "tenant_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_transactions_tenant_status", "tenant_id", "status", text("created_at DESC"), text("id DESC")),
     Index(
         "ix_transactions_details",
         "details",
