@@ -64,7 +64,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
     deps = ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader)
-    wirings = [gateway.processor(deps) for gateway in registry.manifests() if gateway.processor is not None]
+    wirings = registry.wirings(deps)
     routes = dispatch_table(
         (CreateTransactionMessage, lambda message: handlers.create(commands_in.create(message))),
         (CompleteTransactionMessage, lambda message: handlers.complete(commands_in.complete(message))),
