@@ -53,7 +53,7 @@ async def complete(ctx: Ingress, operator: Operator, tx: dict[str, Any]) -> None
     message = CompleteTransactionMessage(
         command_id=command_id, tenant_id=operator.tenant_id, actor=operator.actor, transaction_id=transaction_id
     )
-    await ctx.send("transaction.complete", message, command_id)
+    await ctx.send(message, command_id)
 
 
 async def cancel(ctx: Ingress, operator: Operator, tx: dict[str, Any], reason: str | None) -> None:
@@ -68,7 +68,7 @@ async def cancel(ctx: Ingress, operator: Operator, tx: dict[str, Any], reason: s
         transaction_id=transaction_id,
         reason=(reason or "")[:500] or None,
     )
-    await ctx.send("transaction.cancel", message, command_id)
+    await ctx.send(message, command_id)
 
 
 async def check_refund(ctx: Ingress, operator: Operator, tx: dict[str, Any], amount: int | None) -> int:
@@ -101,4 +101,4 @@ async def refund(
         reason=(reason or "")[:500] or None,
         requested_at=utc_now(),
     )
-    await ctx.send("refund.request", message, message.command_id)
+    await ctx.send(message, message.command_id)

@@ -72,7 +72,7 @@ async def start_reconciliation(request: Request, who: Reconciler) -> Response:
     message = RunReconciliationMessage(
         command_id=command_id, tenant_id=who.operator.tenant_id, actor=who.operator.actor, reconciliation_id=run_id
     )
-    await who.ctx.send("reconciliation.run", message, command_id)
+    await who.ctx.send(message, command_id)
     return RedirectResponse(f"/console/reconciliations/{run_id}", status_code=303)
 
 
