@@ -55,9 +55,11 @@ class Settings(BaseSettings):
     @field_validator("amqp_url")
     @classmethod
     def _amqp(cls, value: str) -> str:
-        if not value.startswith(("amqp://", "amqps://")):
-            raise ValueError("must start with amqp:// or amqps://")
-        return value
+        """One URL, or several comma-separated (the nodes of one cluster), each amqp:// or amqps://."""
+        urls = [part.strip() for part in value.split(",")]
+        if not all(url.startswith(("amqp://", "amqps://")) for url in urls):
+            raise ValueError("must be amqp:// or amqps:// URLs, comma-separated for the nodes of a cluster")
+        return ",".join(urls)
 
     @field_validator("public_url")
     @classmethod

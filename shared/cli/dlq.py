@@ -8,6 +8,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared.broker import connection as amqp
 from shared.broker.consumer import ATTEMPT_HEADER, ORIGIN_HEADER, REASON_HEADER, ROUTING_KEY_HEADER
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE
@@ -54,7 +55,7 @@ async def _take_all(channel: aio_pika.abc.AbstractChannel, limit: int) -> list[A
 
 
 async def list_parked(url: str, limit: int) -> list[dict[str, Any]]:
-    connection = await aio_pika.connect(url)
+    connection = await amqp.connect(url)
     try:
         channel = await connection.channel()
         taken = await _take_all(channel, limit)
@@ -70,7 +71,7 @@ async def replay(url: str, message_ids: set[str] | None, limit: int) -> list[str
     """Republish parked commands to billing.commands (all, or those with the given ids); returns their ids."""
     publisher = ConfirmedPublisher(url)
     await publisher.start()
-    connection = await aio_pika.connect(url)
+    connection = await amqp.connect(url)
     replayed: list[str] = []
     try:
         channel = await connection.channel()
