@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -40,7 +40,7 @@ class CreateTransactionMessage(CommandMessage):
 
 class CompleteTransactionMessage(CommandMessage):
     transaction_id: uuid.UUID
-    amount: StrictInt | None = Field(default=None, gt=0)  # a partial capture of a held payment (Octo)
+    amount: StrictInt | None = Field(default=None, gt=0)  # a partial capture of a held payment (two-stage capture)
 
 
 class CancelTransactionMessage(CommandMessage):
@@ -61,15 +61,6 @@ class RequestRefundMessage(CommandMessage):
 
     def resolved_refund_id(self) -> uuid.UUID:
         return self.refund_id or uuid.uuid5(TRANSACTION_NAMESPACE, f"refund:{self.tenant_id}:{self.command_id}")
-
-
-class IntegratorStatusMessage(CommandMessage):
-    account_id: uuid.UUID
-    transaction_id: uuid.UUID
-    status: Literal["completed", "failed", "canceled"]
-    error_code: str | None = None
-    error_note: str | None = None
-    data: dict[str, Any] | None = None
 
 
 class RunReconciliationMessage(CommandMessage):

@@ -22,6 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.persistence.database import create_database_if_missing, create_engine, raw_dsn, upgrade
 from shared.security.cipher import Cipher
 from shared.settings import Settings
+from tests.support.installed import ensure_gateways_installed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ensure_gateways_installed()
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Resolves gateway accounts for creates and webhooks, keeping recent answers for a few seconds.
 
 Accounts change rarely and every create and gateway call needs one; a change made through this ingress (the
-accounts API, a Payme ChangePassword) clears the cache at once, and other replicas see it within TTL_S. Only
-found accounts are kept, so a new account answers at once. The processor re-reads the account for every
-change it makes, so a removed account never gets a payment.
+accounts API, a gateway call that changes the account's own key) clears the cache at once, and other replicas
+see it within TTL_S. Only found accounts are kept, so a new account answers at once. The processor re-reads the
+account for every change it makes, so a removed account never gets a payment.
 """
 
 from __future__ import annotations

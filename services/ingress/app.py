@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.ingress import problems
 from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
+from services.ingress.body_limits import BodyLimit
 from services.ingress.context import Ingress
 from services.ingress.observability import RequestObservability
 from services.ingress.routes import routers
@@ -27,6 +28,8 @@ from shared.settings import Settings, secret_key
 
 
 def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> FastAPI:
+    gateways = registry or GatewayRegistry.load()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, settings.db_pool_size)
@@ -45,7 +48,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             settings=settings,
             engine=engine,
             publisher=publisher,
-            registry=registry or GatewayRegistry.load(),
+            registry=gateways,
             cipher=cipher,
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
@@ -65,12 +68,13 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     app = FastAPI(
         title="Billing service",
         version="0.1.0",
-        description="Payments through Payme, Click, Octo, Stripe, cash and custom integrators.",
+        description="Payments through the gateways of the registry: " + ", ".join(gateways.names()) + ".",
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in routers():
+    for router in routers(gateways):
         app.include_router(router)
+    app.add_middleware(BodyLimit)  # inside the observability: refusals are counted and logged too
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)
     return app

@@ -9,6 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.problem import Problem
+
+__all__ = ["PROBLEM_JSON", "Problem", "install", "problem_response"]
+
 PROBLEM_JSON = "application/problem+json"
 TITLES = {
     400: "Bad Request",
@@ -22,15 +26,6 @@ TITLES = {
     422: "Unprocessable Content",
     503: "Service Unavailable",
 }
-
-
-class Problem(Exception):
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.extra = extra
 
 
 def problem_response(status: int, code: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:
@@ -73,5 +68,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # services/ingress/body_limits.py's BodyTooLarge
+            limit = getattr(exc, "limit", None)
+            return problem_response(413, "body_too_large", str(exc.detail), request.url.path, limit=limit)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(exc.status_code, code, str(exc.detail), request.url.path)

@@ -22,7 +22,7 @@ class CreateTransactionBody(Body):
 
 
 class CompleteBody(Body):
-    amount: StrictInt | None = Field(default=None, gt=0)  # capture less than was authorised (Octo two-stage)
+    amount: StrictInt | None = Field(default=None, gt=0)  # capture less than was authorised (two-stage capture)
 
 
 class CancelBody(Body):
@@ -44,16 +44,6 @@ class SearchBody(Body):
     gateway: str = Field(min_length=1, max_length=64)
     filters: list[DetailFilter] = Field(default_factory=list, max_length=20)
     limit: int = Field(default=100, ge=1, le=500)
-
-
-class IntegratorCallback(Body):
-    model_config = ConfigDict(extra="ignore")
-
-    transaction_id: uuid.UUID
-    status: Literal["completed", "failed", "canceled"]
-    error_code: str | int | None = None
-    error_note: str | None = Field(default=None, max_length=1000)
-    data: dict[str, Any] | None = None
 
 
 class AccountBody(Body):

@@ -11,7 +11,7 @@ from faststream.rabbit import RabbitBroker
 
 from services.processor import commands_in
 from services.processor.gateway_calls import GatewayCalls, serve_calls
-from services.processor.gateways import CommandRoute, ProcessorDeps, discover
+from services.processor.gateways import discover
 from services.processor.handlers import TransactionHandlers
 from services.processor.nightly import NightlyReconciliation
 from services.processor.scheduler import Scheduler
@@ -22,13 +22,13 @@ from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.relay import OutboxRelay
 from shared.broker.worker import build_broker, run_until_signalled, subscribe
 from shared.clock import Clock, utc_now
+from shared.gateways.processing import CommandRoute, ProcessorDeps
 from shared.gateways.registry import GatewayRegistry
 from shared.messages import (
     CancelTransactionMessage,
     CompleteTransactionMessage,
     CreateTransactionMessage,
     DeleteTransactionMessage,
-    IntegratorStatusMessage,
     RunReconciliationMessage,
 )
 from shared.persistence.database import create_engine, raw_dsn
@@ -62,7 +62,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         await reconciler.run(m.tenant_id, m.reconciliation_id)
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
-    wirings = discover(ProcessorDeps(uow, registry, clock, handlers, settings, engine, cipher, reader))
+    wirings = discover(ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader))
     routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
         "transaction.complete": (
@@ -72,10 +72,6 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         "transaction.cancel": (CancelTransactionMessage, lambda m: handlers.cancel(commands_in.cancel(m))),
         "transaction.delete": (DeleteTransactionMessage, lambda m: handlers.delete(commands_in.delete(m))),
         "reconciliation.run": (RunReconciliationMessage, reconcile),
-        "integrator.status": (
-            IntegratorStatusMessage,
-            lambda m: handlers.record_integrator_status(commands_in.integrator_status(m)),
-        ),
     }
     for wiring in wirings:
         routes.update(wiring.commands)

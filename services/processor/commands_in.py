@@ -8,7 +8,6 @@ from shared.messages import (
     CompleteTransactionMessage,
     CreateTransactionMessage,
     DeleteTransactionMessage,
-    IntegratorStatusMessage,
 )
 
 
@@ -38,17 +37,3 @@ def cancel(m: CancelTransactionMessage) -> commands.CancelTransaction:
 
 def delete(m: DeleteTransactionMessage) -> commands.DeleteTransaction:
     return commands.DeleteTransaction(m.command_id, m.tenant_id, m.actor, m.transaction_id)
-
-
-def integrator_status(m: IntegratorStatusMessage) -> commands.RecordIntegratorStatus:
-    return commands.RecordIntegratorStatus(
-        command_id=m.command_id,
-        tenant_id=m.tenant_id,
-        actor=m.actor,
-        account_id=m.account_id,
-        transaction_id=m.transaction_id,
-        status=m.status,
-        error_code=m.error_code,
-        error_note=m.error_note,
-        data=m.data,
-    )

@@ -1,4 +1,4 @@
-"""Answers the gateways' synchronous calls (Payme, Click, Octo) inside the processor, which owns every write."""
+"""Answers the gateways' synchronous calls inside the processor, which owns every write."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def serve_calls(broker: RabbitBroker, calls: GatewayCalls) -> None:
         ack_policy=AckPolicy.ACK_FIRST,  # a stale request is never redelivered: the gateway retries instead
         decoder=raw_message,
         title=RPC_QUEUE,
-        description="Synchronous gateway calls (Payme JSON-RPC, Click SHOP API, Octo capture decisions)",
+        description="Synchronous gateway calls: each gateway's webhook waiting for the processor's answer",
     )
     async def on_call(message: AbstractIncomingMessage) -> bytes:
         try:

@@ -14,7 +14,14 @@ from shared.domain.errors import InvalidAmount, NotFound, TransitionNotAllowed
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import GatewayAccount, GatewayAdapter, HoldsPayments, ProviderRejected, ProviderStatus
+from shared.gateways.base import (
+    GatewayAccount,
+    HoldsPayments,
+    ProviderRejected,
+    ProviderStatus,
+    apply_provider_status,
+)
+from shared.gateways.manifest import GatewayManifest
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.unit_of_work import UnitOfWork
 
@@ -29,20 +36,21 @@ class TransactionHandlers:
         self._clock = clock
 
     async def create(self, cmd: commands.CreateTransaction) -> None:
-        adapter = self._registry.get(cmd.gateway)
+        gateway = self._registry.manifest(cmd.gateway)
+        adapter = gateway.adapter
         async with self._uow() as uow:
             if await uow.claim(CONSUMER, cmd.command_id):
-                await self._open(uow, cmd, adapter)
+                await self._open(uow, cmd, gateway)
         if adapter.starts_with_provider_call:
             # Also on a redelivered command: the provider call may be what the last attempt did not finish.
             await self.start_with_provider(cmd.tenant_id, cmd.transaction_id)
 
-    async def _open(self, uow: UnitOfWork, cmd: commands.CreateTransaction, adapter: GatewayAdapter) -> None:
+    async def _open(self, uow: UnitOfWork, cmd: commands.CreateTransaction, gateway: GatewayManifest) -> None:
         account = await self._account(uow, cmd.tenant_id, cmd.gateway, cmd.account_id)
         repo = uow.transactions(cmd.tenant_id)
         now = self._clock()
         money = Money.positive(cmd.amount, cmd.currency)
-        details = parse_details(cmd.gateway, cmd.details)  # upstream commands skip the ingress' checks
+        details = parse_details(gateway.details, cmd.details)  # upstream commands skip the ingress' checks
         tx = Transaction.open(
             id=cmd.transaction_id,
             tenant_id=cmd.tenant_id,
@@ -53,7 +61,7 @@ class TransactionHandlers:
             metadata=cmd.metadata,
             at=cmd.requested_at or now,
             expires_at=_expiry(account, now),
-            payment_url=adapter.payment_link(account, cmd.transaction_id, money, details),
+            payment_url=gateway.adapter.payment_link(account, cmd.transaction_id, money, details),
         )
         repo.add(tx)  # an id taken by another command's transaction is skipped at commit: never a second row
         await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
@@ -186,39 +194,6 @@ class TransactionHandlers:
             await uow.commit(actor="scheduler", request_id=f"expire:{transaction_id}")
             return True
 
-    async def record_integrator_status(self, cmd: commands.RecordIntegratorStatus) -> None:
-        async with self._uow() as uow:
-            if not await uow.claim(CONSUMER, cmd.command_id):
-                return
-            uow.log_webhook(
-                tenant_id=cmd.tenant_id,
-                account_id=cmd.account_id,
-                gateway="integrator",
-                message_id=cmd.command_id,
-                payload={
-                    "transaction_id": str(cmd.transaction_id),
-                    "status": cmd.status,
-                    "data": cmd.data,
-                    "error_code": cmd.error_code,
-                    "error_note": cmd.error_note,
-                },
-            )
-            tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
-            if tx.account_id != cmd.account_id or tx.gateway != "integrator":
-                raise NotFound(f"transaction {cmd.transaction_id} does not belong to this integrator account")
-            extra: dict[str, object] = {}
-            if cmd.data:
-                extra["data"] = {**tx.details.get("data", {}), **cmd.data}
-            now = self._clock()
-            match cmd.status:
-                case "completed":
-                    tx.complete(now, extra)
-                case "failed":
-                    tx.fail(now, {**extra, "error_code": cmd.error_code, "error_note": cmd.error_note})
-                case "canceled":
-                    tx.cancel(now, details=extra)
-            await uow.commit(actor=f"gateway:integrator:{cmd.account_id}", request_id=cmd.command_id)
-
     async def _account(
         self, uow: UnitOfWork, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None
     ) -> GatewayAccount:
@@ -234,21 +209,6 @@ class TransactionHandlers:
         if tx is None:
             raise NotFound(f"transaction {transaction_id} not found")
         return tx
-
-
-def apply_provider_status(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
-    """Move a pending transaction to what the provider reports; an unknown or equal status changes nothing."""
-    match reported.status:
-        case TransactionStatus.COMPLETED:
-            tx.complete(now, reported.details, captured=reported.captured)
-        case TransactionStatus.FAILED:
-            tx.fail(now, reported.details)
-        case TransactionStatus.CANCELED:
-            tx.cancel(now, details=reported.details)
-        case TransactionStatus.EXPIRED:
-            tx.expire(now, reported.details)
-        case None | TransactionStatus.PENDING | TransactionStatus.PARTIALLY_REFUNDED | TransactionStatus.REFUNDED:
-            tx.update(now, details=reported.details)
 
 
 def _settle(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Request-reply over RabbitMQ for gateways that wait for our answer in the same HTTP call (Payme, Click, Octo).
+"""Request-reply over RabbitMQ for gateways that wait for our answer in the same HTTP call (the gateway declares it).
 
 One long-lived exclusive reply queue per client and a map of correlation ids to futures: FastStream's
 `broker.request` serialises requests and reaches about a third of this rate (architecture.md).

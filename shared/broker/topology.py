@@ -34,7 +34,6 @@ PROCESSOR = WorkQueue(
         "transaction.complete",
         "transaction.cancel",
         "transaction.delete",
-        "integrator.status",
         "reconciliation.run",
         "gateway.#",  # gateway-specific commands: gateway.<name>.<what>
     ),

@@ -24,14 +24,10 @@ tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
-simulate_app = typer.Typer(
-    help="Play a gateway's side of a sandbox run against a running service.", no_args_is_help=True
-)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(dlq_app, name="dlq")
-app.add_typer(simulate_app, name="simulate")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -254,7 +250,7 @@ def apikey_create(
 @gateway_app.command("add")
 def gateway_add(
     tenant: Annotated[str, typer.Option("--tenant", help="tenant id")],
-    gateway: Annotated[str, typer.Option("--gateway", help="payme, click, octo, stripe, cash, integrator, ...")],
+    gateway: Annotated[str, typer.Option("--gateway", help="a gateway of the registry")],
     config_json: Annotated[str, typer.Option("--config-json", help="the account's config as JSON")],
 ) -> None:
     """Add a gateway account (credentials are stored encrypted)."""
@@ -362,36 +358,31 @@ BaseUrl = Annotated[str | None, typer.Option("--base-url", help="the ingress (de
 AccountId = Annotated[str, typer.Argument(help="the gateway account to play against")]
 
 
-@simulate_app.command("payme")
-def simulate_payme(
-    account_id: Annotated[str, typer.Argument(help="the Payme gateway account")], base_url: BaseUrl = None
+@app.command("simulate")
+def simulate(
+    gateway: Annotated[str, typer.Argument(help="the gateway whose side to play (one that ships a simulator)")],
+    account_id: AccountId,
+    base_url: BaseUrl = None,
 ) -> None:
-    """Payme's sandbox run: happy path, repeats, wrong amount, wrong auth, unknown ids, cancel after perform."""
-    _simulate("payme", account_id, base_url)
-
-
-@simulate_app.command("click")
-def simulate_click(
-    account_id: Annotated[str, typer.Argument(help="the Click gateway account")], base_url: BaseUrl = None
-) -> None:
-    """Click's sandbox run: prepare, complete, repeats, wrong amount, wrong sign, unknown ids, failed debit."""
-    _simulate("click", account_id, base_url)
-
-
-def _simulate(gateway: str, account_id: str, base_url: str | None) -> None:
-    import importlib
-
+    """Play a gateway's side of a sandbox run against a running service and print a pass/fail table."""
     from shared.cli.simulation import Simulation, load_account, table
+    from shared.domain.errors import UnknownGateway
+    from shared.gateways.registry import GatewayRegistry
     from shared.security.cipher import Cipher
     from shared.settings import secret_key
 
+    try:
+        simulator = GatewayRegistry.load().manifest(gateway).simulator
+    except UnknownGateway as exc:
+        fail(str(exc))
+    if simulator is None:
+        fail(f"{gateway} ships no simulator")
     config = settings()
     wanted = _uuid(account_id, "ACCOUNT_ID")
     account = run(load_account(config, Cipher(secret_key(config)), wanted))
     if account is None or account.gateway != gateway:
         fail(f"no {gateway} gateway account {wanted}")
-    simulator = importlib.import_module(f"shared.gateways.{gateway}.simulate")
-    checks = run(simulator.simulate(Simulation((base_url or config.public_url).rstrip("/"), account, config)))
+    checks: list[Any] = run(simulator()(Simulation((base_url or config.public_url).rstrip("/"), account, config)))
     print(table(checks))
     raise SystemExit(0 if checks and all(c.ok for c in checks) else 1)
 
@@ -418,8 +409,8 @@ def main() -> None:
             raise SystemExit(getattr(exc, "exit_code", 0)) from None
         if "Abort" in kinds:
             fail("aborted", code=130)
-        if "ClickException" in kinds:
-            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if callable(getattr(exc, "format_message", None)):  # a usage error of the command-line library
+            message = exc.format_message()  # type: ignore[attr-defined]
             fail(" ".join(message.split()), code=getattr(exc, "exit_code", 2))
         raise
 

@@ -30,7 +30,7 @@ class CreateTransaction(Command):
 @dataclass(frozen=True, slots=True)
 class CompleteTransaction(Command):
     transaction_id: uuid.UUID
-    amount: int | None = None  # held payments (Octo two-stage): capture this much, in minor units
+    amount: int | None = None  # a held payment (two-stage capture): capture this much, in minor units
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +51,3 @@ class RequestRefund(Command):
     amount: int | None = None
     reason: str | None = None
     requested_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordIntegratorStatus(Command):
-    """An integrator's signed status callback."""
-
-    account_id: uuid.UUID
-    transaction_id: uuid.UUID
-    status: str
-    error_code: str | None = None
-    error_note: str | None = None
-    data: dict[str, Any] | None = None

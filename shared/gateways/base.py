@@ -66,14 +66,29 @@ class ProviderStatus:
     """For a completed two-stage payment: what was captured, when less than the authorised amount."""
 
 
+def apply_provider_status(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
+    """Move a pending transaction to what the provider reports; an unknown or equal status changes nothing."""
+    match reported.status:
+        case TransactionStatus.COMPLETED:
+            tx.complete(now, reported.details, captured=reported.captured)
+        case TransactionStatus.FAILED:
+            tx.fail(now, reported.details)
+        case TransactionStatus.CANCELED:
+            tx.cancel(now, details=reported.details)
+        case TransactionStatus.EXPIRED:
+            tx.expire(now, reported.details)
+        case None | TransactionStatus.PENDING | TransactionStatus.PARTIALLY_REFUNDED | TransactionStatus.REFUNDED:
+            tx.update(now, details=reported.details)
+
+
 @runtime_checkable
 class GatewayAdapter(Protocol):
     name: str
     config_model: type[AccountConfig]
     manual_completion: bool
-    """The `complete` command applies (cash, integrator); other gateways are completed by their provider."""
+    """The `complete` command applies (a person or a callback settles it); others are completed by their provider."""
     starts_with_provider_call: bool
-    """Creating a payment calls the provider (Octo, Stripe) after the pending row is committed."""
+    """Creating a payment calls the provider after the pending row is committed (it returns the payment link)."""
     polls_provider: bool
     """The janitor may ask the provider (`status`) about payments left pending here, e.g. after a lost webhook."""
 

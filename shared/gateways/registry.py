@@ -1,68 +1,79 @@
-"""Finds gateway adapters: the built-in ones in this package and any installed under `billing.gateways` entry points.
+"""The one registry of gateways: every manifest installed under the `billing.gateways` entry points.
 
-A built-in gateway is a module (or package) of `shared.gateways` that exposes `ADAPTER`; adding a gateway
-means adding its module, nothing else.
+The built-in gateways are declared there by this project's own pyproject.toml, exactly as a third-party package
+declares its own; the built-ins are loaded first, and a plugin never takes over a name that is already there.
+An entry point names a `GatewayManifest`, or a callable returning one (or a bare `GatewayAdapter`).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
-from importlib.metadata import entry_points
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
 
-import shared.gateways
 from shared.domain.errors import UnknownGateway
 from shared.gateways.base import GatewayAdapter
+from shared.gateways.manifest import GatewayManifest
 
 ENTRY_POINT_GROUP = "billing.gateways"
+BUILT_IN_DISTRIBUTION = "billing"
 log = logging.getLogger(__name__)
 
 
-def builtin_adapters() -> list[GatewayAdapter]:
-    found: list[GatewayAdapter] = []
-    for module_info in sorted(pkgutil.iter_modules(shared.gateways.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"shared.gateways.{module_info.name}")
-        adapter = getattr(module, "ADAPTER", None)
-        if adapter is not None:
-            found.append(adapter)
-    return found
+def _built_in_first(point: EntryPoint) -> tuple[bool, str]:
+    distribution = point.dist.name if point.dist is not None else ""
+    return distribution != BUILT_IN_DISTRIBUTION, point.name
+
+
+def _manifest_of(loaded: object) -> GatewayManifest | None:
+    if isinstance(loaded, type) or (callable(loaded) and not isinstance(loaded, GatewayManifest)):
+        loaded = loaded()  # a factory: the adapter's class, or a function building the manifest
+    if isinstance(loaded, GatewayManifest):
+        return loaded
+    if isinstance(loaded, GatewayAdapter):
+        return GatewayManifest(adapter=loaded)
+    return None
 
 
 class GatewayRegistry:
-    def __init__(self, adapters: list[GatewayAdapter]) -> None:
-        self._adapters = {adapter.name: adapter for adapter in adapters}
+    def __init__(self, gateways: Iterable[GatewayManifest | GatewayAdapter]) -> None:
+        manifests = [g if isinstance(g, GatewayManifest) else GatewayManifest(adapter=g) for g in gateways]
+        self._manifests = {manifest.name: manifest for manifest in manifests}
 
     @classmethod
-    def load(cls, extra: list[GatewayAdapter] | None = None) -> GatewayRegistry:
-        adapters: list[GatewayAdapter] = [*builtin_adapters(), *(extra or [])]
-        known = {adapter.name for adapter in adapters}
-        for point in entry_points(group=ENTRY_POINT_GROUP):
-            if point.name in known:
-                continue
+    def load(cls, extra: list[GatewayManifest | GatewayAdapter] | None = None) -> GatewayRegistry:
+        found: list[GatewayManifest | GatewayAdapter] = list(extra or [])
+        known = {g.name for g in found}
+        for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_built_in_first):
             try:
-                adapter = point.load()()
+                manifest = _manifest_of(point.load())
             except Exception:  # a broken plugin must not take the service down
                 log.exception("gateway plugin %s failed to load", point.name)
                 continue
-            if not isinstance(adapter, GatewayAdapter):
+            if manifest is None:
                 log.error("gateway plugin %s does not implement GatewayAdapter", point.name)
                 continue
-            if adapter.name in known:  # a plugin must never take over a gateway that is already there
-                log.error("gateway plugin %s names gateway %r, which is taken", point.name, adapter.name)
+            if manifest.name in known:  # a plugin must never take over a gateway that is already there
+                log.error("gateway plugin %s names gateway %r, which is taken", point.name, manifest.name)
                 continue
-            adapters.append(adapter)
-            known.add(adapter.name)
-        return cls(adapters)
+            found.append(manifest)
+            known.add(manifest.name)
+        return cls(found)
 
-    def get(self, name: str) -> GatewayAdapter:
+    def manifest(self, name: str) -> GatewayManifest:
         try:
-            return self._adapters[name]
+            return self._manifests[name]
         except KeyError:
             raise UnknownGateway(f"unknown gateway {name!r}; known: {', '.join(self.names())}") from None
 
+    def get(self, name: str) -> GatewayAdapter:
+        return self.manifest(name).adapter
+
     def names(self) -> list[str]:
-        return sorted(self._adapters)
+        return sorted(self._manifests)
 
     def all(self) -> list[GatewayAdapter]:
-        return [self._adapters[name] for name in self.names()]
+        return [self._manifests[name].adapter for name in self.names()]
+
+    def manifests(self) -> list[GatewayManifest]:
+        return [self._manifests[name] for name in self.names()]

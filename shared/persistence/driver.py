@@ -52,7 +52,6 @@ AUDIT_OUTBOX_AND_WEBHOOKS = (
     ") INSERT INTO outbox (event_id, routing_key, body) SELECT * FROM unnest($8::uuid[], $9::text[], $10::jsonb[])"
 )
 """One round trip for a commit's audit rows, events and gateway calls (the outbox trigger NOTIFYs at commit)."""
-NEXT_CLICK_ID = "SELECT nextval('click_merchant_ids')"
 ACCOUNT_COLUMNS = "id, tenant_id, gateway, public_config, secret_config"
 SELECT_ACCOUNT = (
     f"SELECT {ACCOUNT_COLUMNS} FROM gateway_accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"

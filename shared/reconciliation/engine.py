@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import cast
 from sqlalchemy.types import Text
 
 from shared.clock import Clock
-from shared.domain.errors import TransitionNotAllowed
+from shared.domain.errors import TransitionNotAllowed, UnknownGateway
 from shared.domain.events import DomainEvent, EventType
 from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, compare
 from shared.domain.status import TransactionStatus
@@ -34,7 +34,7 @@ from shared.persistence.tables import (
     transactions,
 )
 from shared.persistence.unit_of_work import UnitOfWork
-from shared.reconciliation.files import records_from_bytes
+from shared.reconciliation.files import GENERIC_FILE, SettlementFile, records_from_bytes
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
 
 log = logging.getLogger(__name__)
@@ -139,11 +139,18 @@ class Reconciler:
 
     def _source(self, row: Any, account: GatewayAccount, period: Period) -> AsyncIterator[ProviderRecord]:
         if row["source"] == "file":
-            return records_from_bytes(bytes(row["file_body"] or b""), account.gateway)
+            return records_from_bytes(bytes(row["file_body"] or b""), self._settlement_file(account.gateway))
         adapter = self._registry.get(account.gateway)
         if not isinstance(adapter, ApiReconciliation):
             raise ReconciliationUnavailable(f"{account.gateway} has no API to reconcile with; upload a file")
         return adapter.reconciliation_records(account, period, _AccountLedger(self._engine, account, period))
+
+    def _settlement_file(self, gateway: str) -> SettlementFile:
+        try:
+            declared = self._registry.manifest(gateway).settlement_file
+        except UnknownGateway:
+            return GENERIC_FILE  # a gateway no longer installed: its file may still use the generic columns
+        return declared() if declared is not None else GENERIC_FILE
 
     async def _stage(
         self, run_id: uuid.UUID, source: AsyncIterator[ProviderRecord], counts: Counts, progress: Progress | None

@@ -1,4 +1,4 @@
-"""Settlement files: CSV, one row per payment, read with a documented column mapping per gateway."""
+"""Settlement files: CSV, one row per payment, read with the column mapping its gateway declares."""
 
 from __future__ import annotations
 
@@ -42,36 +42,18 @@ GENERIC = ColumnMapping(
     currency="currency",
     refunded_amount="refunded_amount",
 )
-MAPPINGS: dict[str, ColumnMapping] = {
-    # Payme registry: amounts in tiyin, Payme's states.
-    "payme": ColumnMapping(
-        reference="payme_id",
-        merchant_reference="order_id",
-        amount="amount",
-        status="state",
-        statuses={"1": S.PENDING, "2": S.COMPLETED, "-1": S.CANCELED, "-2": S.REFUNDED},
-    ),
-    # Click registry: amounts in sum with decimals, Click's status words.
-    "click": ColumnMapping(
-        reference="click_trans_id",
-        merchant_reference="merchant_trans_id",
-        amount="amount",
-        status="status",
-        amount_in_major_units=True,
-        statuses={
-            "success": S.COMPLETED,
-            "paid": S.COMPLETED,
-            "cancelled": S.CANCELED,
-            "canceled": S.CANCELED,
-            "error": S.FAILED,
-            "reversed": S.REFUNDED,
-        },
-    ),
-}
 
 
-def mapping_for(gateway: str) -> ColumnMapping:
-    return MAPPINGS.get(gateway, GENERIC)
+@dataclass(frozen=True)
+class SettlementFile:
+    """How a gateway's settlement file reads: its columns, and the currency when no column names one."""
+
+    columns: ColumnMapping
+    currency: str = ""
+
+
+GENERIC_FILE = SettlementFile(GENERIC)
+"""For gateways that declare no file of their own."""
 
 
 def read_rows(lines: Iterable[str], mapping: ColumnMapping, currency: str) -> Iterator[ProviderRecord]:
@@ -117,14 +99,11 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return None
 
 
-DEFAULT_CURRENCY = {"payme": "UZS", "click": "UZS"}
-
-
-async def records_from_bytes(body: bytes, gateway: str) -> AsyncIterator[ProviderRecord]:
+async def records_from_bytes(body: bytes, settlement: SettlementFile) -> AsyncIterator[ProviderRecord]:
     """Rows of an uploaded file, parsed one at a time."""
     try:
         text = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8-sig", newline="")
-        for record in read_rows(text, mapping_for(gateway), DEFAULT_CURRENCY.get(gateway, "")):
+        for record in read_rows(text, settlement.columns, settlement.currency):
             yield record
     except UnicodeDecodeError:
         raise BadSettlementFile("the file is not UTF-8 text") from None

@@ -180,7 +180,7 @@ def test_every_line_is_json_with_the_ids_it_concerns(scenario: Scenario) -> None
 
     handled = [line for line in scenario.logs("processor") if line["event"] == "message handled"]
     kinds = {(h["routing_key"], h["outcome"]) for h in handled if h.get("transaction_id") == tx_id}
-    assert {("transaction.create", "done"), ("integrator.status", "done")} <= kinds
+    assert {("transaction.create", "done"), ("gateway.integrator.status", "done")} <= kinds
     assert all(h["tenant_id"] == tenant_id and h["message_id"] for h in handled if h.get("transaction_id") == tx_id)
     (settled,) = [line for line in scenario.logs("refunds") if line["event"] == "message handled"]
     assert settled["transaction_id"] == tx_id and settled["refund_id"] == scenario.refund_id

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.processor.gateways import ProcessorDeps
 from services.processor.gateways.payme import PaymeCalls, wire
 from services.processor.handlers import TransactionHandlers
 from shared.broker.rpc import GatewayCall
 from shared.clock import utc_now
 from shared.domain import commands
 from shared.gateways.payme.records import TIMEOUT_MS, to_ms
+from shared.gateways.processing import ProcessorDeps
 from shared.gateways.registry import GatewayRegistry
 from shared.persistence.tables import audit_log, outbox, transactions, webhook_log
 from shared.persistence.unit_of_work import UnitOfWork
@@ -57,9 +57,8 @@ def deps(
     engine: AsyncEngine,
     cipher: Cipher,
 ) -> ProcessorDeps:
-    handlers = TransactionHandlers(uow_factory, registry, clock)
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
-    return ProcessorDeps(uow_factory, registry, clock, handlers, settings, engine, cipher, reader)
+    return ProcessorDeps(uow_factory, registry, clock, settings, engine, cipher, reader)
 
 
 @pytest.fixture
@@ -76,7 +75,7 @@ async def world(engine: AsyncEngine, cipher: Cipher) -> TenantWorld:
 
 async def open_order(deps: ProcessorDeps, world: TenantWorld, value: str) -> uuid.UUID:
     transaction_id = uuid.uuid4()
-    await deps.handlers.create(
+    await TransactionHandlers(deps.uow, deps.registry, deps.clock).create(
         commands.CreateTransaction(
             command_id=str(uuid.uuid4()),
             tenant_id=world.tenant_id,

@@ -1,4 +1,4 @@
-"""HTTP routes; every module here that exposes `router` is mounted (a gateway adds its webhook module)."""
+"""HTTP routes: every module here that exposes `router`, and the webhooks of every gateway in the registry."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import pkgutil
 
 from fastapi import APIRouter
 
+from shared.gateways.registry import GatewayRegistry
 
-def routers() -> list[APIRouter]:
+
+def routers(registry: GatewayRegistry) -> list[APIRouter]:
     found: list[APIRouter] = []
     for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         router = getattr(module, "router", None)
         if isinstance(router, APIRouter):
             found.append(router)
+    found += [manifest.webhooks() for manifest in registry.manifests() if manifest.webhooks is not None]
     return found

@@ -23,7 +23,6 @@ from shared.security.apikeys import Permission, Principal
 router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliations"])
 Ctx = Annotated[Ingress, Depends(ingress)]
 Reconciler = Annotated[Principal, Depends(require(Permission.RECONCILE))]
-MAX_FILE = 50 * 1024 * 1024
 
 
 class RunBody(BaseModel):
@@ -77,9 +76,7 @@ async def _read(request: Request) -> tuple[dict[str, Any], str | None, bytes | N
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise Problem(422, "invalid_request", "file: a settlement file is required in a multipart upload")
-        body = await upload.read()
-        if len(body) > MAX_FILE:
-            raise Problem(413, "file_too_large", f"settlement files are limited to {MAX_FILE} bytes")
+        body = await upload.read()  # spooled to disk while parsed, and cut at the upload limit while it streamed
         fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
         return fields, upload.filename, body
     try:

@@ -76,9 +76,10 @@ async def create_transaction(
     idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
 ) -> JSONResponse:
     try:
-        adapter = ctx.registry.get(body.gateway)
+        gateway = ctx.registry.manifest(body.gateway)
+        adapter = gateway.adapter
         money = Money.positive(body.amount, body.currency)
-        details = parse_details(body.gateway, body.details)
+        details = parse_details(gateway.details, body.details)
     except DomainError as exc:
         raise Problem(422, exc.code, str(exc)) from None
     account = await ctx.accounts.resolve(who.tenant_id, body.gateway, body.account_id)
@@ -213,7 +214,7 @@ async def complete_transaction(
 ) -> JSONResponse:
     tx = await _visible(ctx, who, transaction_id)
     adapter = ctx.registry.get(tx["gateway"])
-    # A payment the provider holds for our decision (Octo two-stage) is captured by `complete`.
+    # A payment the provider holds for our decision (two-stage capture) is captured by `complete`.
     status = TransactionStatus(tx["status"])
     held = isinstance(adapter, HoldsPayments) and adapter.awaits_decision(status, tx["details"])
     if not adapter.manual_completion and not held:
@@ -282,10 +283,10 @@ async def request_refund(
     status = TransactionStatus(tx["status"])
     if not status.is_refundable():
         raise Problem(409, "transition_not_allowed", f"a {status.value} transaction cannot be refunded")
-    refusal = ctx.registry.get(tx["gateway"])
+    capabilities = ctx.registry.manifest(tx["gateway"]).capabilities
     available = tx["amount"] - tx["refunded_amount"] - await reads(ctx, who).in_flight_refunds(transaction_id)
     amount = body.amount if body.amount is not None else available
-    why_not = refund_refusal(refusal.name, amount, tx["amount"], tx["refunded_amount"])
+    why_not = capabilities.refund_refusal(amount, tx["amount"], tx["refunded_amount"])
     if why_not:
         raise Problem(422, "refund_not_supported", why_not)
     if amount <= 0 or amount > available:
@@ -326,15 +327,6 @@ async def request_refund(
     )
     await ctx.send("refund.request", message, message.command_id)
     return JSONResponse(stored, status_code=answer.status)
-
-
-def refund_refusal(gateway: str, amount: int, paid: int, refunded: int) -> str | None:
-    """Gateway rules checked before anything is sent (the refunds worker checks them again)."""
-    if gateway == "payme":
-        return "Payme refunds are made from the Payme side (CancelTransaction); they cannot be requested here"
-    if gateway == "click" and (refunded != 0 or amount != paid):
-        return "Click refunds only the whole amount (a full reversal); partial refunds are not possible"
-    return None
 
 
 @router.get("/{transaction_id}/refunds")

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, cast, select
 
-from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
@@ -29,6 +28,7 @@ from shared.gateways.payme.protocol import (
     StatementParams,
     parse_params,
 )
+from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.persistence import mapping
 from shared.persistence.admin import GatewayAccounts
 from shared.persistence.repositories import TransactionRepository

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.processor.gateways import GatewayWiring, ProcessorDeps
 from services.processor.gateways.stripe_events import StripeEvents
+from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.gateways.stripe.adapter import StripeAdapter
 from shared.gateways.stripe.messages import EVENT_ROUTE, StripeEventMessage
 

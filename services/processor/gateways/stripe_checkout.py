@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from services.processor.gateways.stripe_scope import Scope
-from services.processor.handlers import apply_provider_status
 from shared.domain.errors import TransitionNotAllowed
 from shared.domain.status import TransactionStatus
-from shared.gateways.base import ProviderStatus
+from shared.gateways.base import ProviderStatus, apply_provider_status
 from shared.gateways.stripe.facts import SessionFacts
 
 log = logging.getLogger(__name__)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from services.ingress.context import Ingress, ingress
-from services.ingress.webhook_accounts import gateway_account
 from shared.broker.rpc import GatewayCall, RpcUnavailable
 from shared.gateways.octo.notices import (
     MalformedNotice,
@@ -27,10 +24,10 @@ from shared.gateways.octo.notices import (
 )
 from shared.gateways.octo.signature import signature_valid
 from shared.gateways.octo.statuses import parse_status
+from shared.gateways.webhooks import Host, gateway_account
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
 NOTIFY = "notify"
 
 
@@ -40,12 +37,10 @@ def _json(answer: tuple[int, bytes]) -> Response:
 
 
 @router.post("/octo/{account_id}")
-async def octo_notify(account_id: str, request: Request, ctx: Annotated[Ingress, Depends(ingress)]) -> Response:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _json(refusal(413, NotifyError.MALFORMED, "the body is too large"))
+async def octo_notify(account_id: str, request: Request, host: Host) -> Response:
+    raw = await request.body()  # the ingress cuts it at the webhook limit (services/ingress/body_limits.py)
     try:
-        account = await gateway_account(ctx, "octo", uuid.UUID(account_id))
+        account = await gateway_account(host, "octo", uuid.UUID(account_id))
     except ValueError:
         account = None
     if account is None:
@@ -69,7 +64,7 @@ async def octo_notify(account_id: str, request: Request, ctx: Annotated[Ingress,
         params=notice.model_dump(mode="json"),
     )
     try:
-        reply = await ctx.rpc.call(call, ctx.settings.rpc_timeout_s)
+        reply = await host.rpc.call(call, host.settings.rpc_timeout_s)
         if not reply.ok:
             raise RpcUnavailable(reply.error or "the processor could not record the notify")
         verdict = NotifyVerdict.model_validate(reply.body)

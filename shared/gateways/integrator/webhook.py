@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.ingress.context import Ingress, ingress
-from services.ingress.problems import Problem
-from services.ingress.schemas import IntegratorCallback
-from services.ingress.webhook_accounts import signed_call
-from shared.gateways.integrator import SIGNATURE_HEADER, signature_valid
-from shared.messages import IntegratorStatusMessage
+from shared.gateways.integrator.messages import STATUS_ROUTE, IntegratorCallback, IntegratorStatusMessage
+from shared.gateways.integrator.signature import SIGNATURE_HEADER, signature_valid
+from shared.gateways.webhooks import Host, signed_call
 from shared.persistence.queries import TenantReads
+from shared.problem import Problem
 
+GATEWAY = "integrator"
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
-MAX_BODY = 256 * 1024
 
 
 @router.post("/integrator/{account_id}")
-async def integrator_status(
-    account_id: uuid.UUID, request: Request, ctx: Annotated[Ingress, Depends(ingress)]
-) -> JSONResponse:
-    raw, account = await signed_call(ctx, request, "integrator", account_id, MAX_BODY, "callback")
+async def integrator_status(account_id: uuid.UUID, request: Request, host: Host) -> JSONResponse:
+    raw, account = await signed_call(host, request, GATEWAY, account_id)
     if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
         raise Problem(401, "invalid_signature", f"{SIGNATURE_HEADER} does not match the body")
     try:
@@ -37,8 +32,8 @@ async def integrator_status(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise Problem(422, "invalid_request", f"{where}: {first['msg']}") from None
-    tx = await TenantReads(ctx.engine, account.tenant_id).get(callback.transaction_id)
-    if tx is None or tx["gateway"] != "integrator" or tx["account_id"] != str(account_id):
+    tx = await TenantReads(host.engine, account.tenant_id).get(callback.transaction_id)
+    if tx is None or tx["gateway"] != GATEWAY or tx["account_id"] != str(account_id):
         # Refused now, not retried and parked later: the integrator learns at once that we hold no such payment.
         raise Problem(404, "transaction_not_found", f"no transaction {callback.transaction_id} of this account")
     command_id = f"integrator:{account_id}:{callback.transaction_id}:{callback.status}"
@@ -53,5 +48,5 @@ async def integrator_status(
         error_note=callback.error_note,
         data=callback.data,
     )
-    await ctx.send("integrator.status", message, command_id)
+    await host.send(STATUS_ROUTE, message, command_id)
     return JSONResponse({"received": True, "transaction_id": str(callback.transaction_id)}, status_code=200)

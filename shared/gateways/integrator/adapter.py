@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from typing import Any
 
@@ -13,8 +11,6 @@ from shared.domain.money import Money
 from shared.gateways.base import AccountConfig, GatewayAccount
 from shared.gateways.manual import ManualGateway
 
-SIGNATURE_HEADER = "X-Billing-Signature"
-
 
 class IntegratorConfig(AccountConfig):
     secret_fields = frozenset({"secret"})
@@ -22,14 +18,6 @@ class IntegratorConfig(AccountConfig):
     secret: str = Field(min_length=16, max_length=512)
     name: str = Field(min_length=1, max_length=200)
     payment_url: str | None = Field(default=None, description="template with {transaction_id}, {amount}, {currency}")
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(sign(secret, body), header.strip().lower())
 
 
 class IntegratorAdapter(ManualGateway):
@@ -46,6 +34,3 @@ class IntegratorAdapter(ManualGateway):
         if not template:
             return None
         return str(template).format(transaction_id=transaction_id, amount=money.minor, currency=money.currency.code)
-
-
-ADAPTER = IntegratorAdapter()

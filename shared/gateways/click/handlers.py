@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
 from shared.domain.status import TransactionStatus
@@ -25,17 +24,21 @@ from shared.gateways.click.shop import (
     parse,
     required_fields,
 )
-from shared.persistence import driver
+from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.persistence.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 GATEWAY = "click"
+NEXT_MERCHANT_ID = "SELECT nextval('click_merchant_ids')"
+"""Our ids for Prepare and Complete (merchant_prepare_id, merchant_confirm_id): Click wants integers."""
 REPLY_MARGIN_S = 0.2
 """Time the answer still needs to reach the ingress; a change committed later than that is rolled back instead."""
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ShopVerdict:
+    """What a Prepare or Complete decided: Click's error code, our merchant id for it, and a note."""
+
     error: ClickError
     merchant_id: int | None = None
     note: str | None = None
@@ -76,15 +79,15 @@ class ClickCalls:
             await uow.commit(actor=actor, request_id=f"click:{operation.value}:{call.click_trans_id}")
         return answer(operation, received, outcome.error, outcome.merchant_id, outcome.note)
 
-    async def _prepare(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> Outcome:
+    async def _prepare(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
         now = self._clock()
         error = verdict(call, tx, now)
         if error is not ClickError.SUCCESS or tx is None:
-            return Outcome(error)
+            return ShopVerdict(error)
         if is_repeated_prepare(tx, call):
-            return Outcome(ClickError.SUCCESS, int(tx.details["merchant_prepare_id"]))
+            return ShopVerdict(ClickError.SUCCESS, int(tx.details["merchant_prepare_id"]))
         if await _held_by_another_order(uow, tx, call):
-            return Outcome(ClickError.BAD_REQUEST, note="click_trans_id already belongs to another order")
+            return ShopVerdict(ClickError.BAD_REQUEST, note="click_trans_id already belongs to another order")
         prepare_id = await _next_id(uow)
         # A new attempt on a pending order replaces the last one's ids: its Complete, if any, now gets -6.
         tx.update(
@@ -98,28 +101,28 @@ class ClickCalls:
                 "sign_time": call.sign_time,
             },
         )
-        return Outcome(ClickError.SUCCESS, prepare_id)
+        return ShopVerdict(ClickError.SUCCESS, prepare_id)
 
-    async def _complete(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> Outcome:
+    async def _complete(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
         now = self._clock()
         error = verdict(call, tx, now)
         if error is ClickError.ALREADY_PAID and tx is not None and _first_complete_after_janitor(tx, call):
             # The janitor completed it on Click's own word; this is Click's first Complete, not a repeat.
             confirm_id = await _next_id(uow)
             tx.update(now, details={"merchant_confirm_id": confirm_id, "sign_time": call.sign_time})
-            return Outcome(ClickError.SUCCESS, confirm_id)
+            return ShopVerdict(ClickError.SUCCESS, confirm_id)
         if error is not ClickError.SUCCESS or tx is None:
-            return Outcome(error)
+            return ShopVerdict(error)
         if call.error < 0:
             # Click could not debit the card: the order fails, and Click expects -9 for it.
             tx.fail(now, {"error_code": call.error, "error_note": call.error_note, "sign_time": call.sign_time})
-            return Outcome(ClickError.TRANSACTION_CANCELLED)
+            return ShopVerdict(ClickError.TRANSACTION_CANCELLED)
         confirm_id = await _next_id(uow)
         tx.complete(
             now,
             {"merchant_confirm_id": confirm_id, "click_paydoc_id": call.click_paydoc_id, "sign_time": call.sign_time},
         )
-        return Outcome(ClickError.SUCCESS, confirm_id)
+        return ShopVerdict(ClickError.SUCCESS, confirm_id)
 
     def _too_late(self, reply_by: object) -> bool:
         if not isinstance(reply_by, int | float) or isinstance(reply_by, bool):
@@ -161,10 +164,10 @@ def _first_complete_after_janitor(tx: Transaction, call: ShopCall) -> bool:
 
 async def _next_id(uow: UnitOfWork) -> int:
     """merchant_prepare_id / merchant_confirm_id: unique integers from a sequence, inside this transaction."""
-    return int(await uow.db.fetchval(driver.NEXT_CLICK_ID))
+    return int(await uow.db.fetchval(NEXT_MERCHANT_ID))
 
 
-def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: Outcome) -> None:
+def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: ShopVerdict) -> None:
     """Keep every call Click made with our answer; the sign is left out (it is a hash over the secret)."""
     payload = {name: value for name, value in call.received.items() if name != "sign_string"}
     uow.log_webhook(

@@ -13,6 +13,3 @@ class CashConfig(AccountConfig):
 class CashAdapter(ManualGateway):
     name = "cash"
     config_model: type[AccountConfig] = CashConfig
-
-
-ADAPTER = CashAdapter()

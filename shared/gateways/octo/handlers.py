@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.processor.gateways import GatewayWiring, ProcessorDeps
 from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
 from shared.domain.status import TransactionStatus
@@ -17,6 +16,7 @@ from shared.gateways.octo import decisions
 from shared.gateways.octo.config import OctoConfig
 from shared.gateways.octo.notices import Notice, NotifyError, NotifyVerdict
 from shared.gateways.octo.statuses import OctoStatus, parse_status, progress, to_transaction_status
+from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.persistence.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,33 @@
+"""The integrator's callback as it arrives, and the command the ingress publishes for it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.messages import CommandMessage
+
+STATUS_ROUTE = "gateway.integrator.status"
+
+
+class IntegratorCallback(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    transaction_id: uuid.UUID
+    status: Literal["completed", "failed", "canceled"]
+    error_code: str | int | None = None
+    error_note: str | None = Field(default=None, max_length=1000)
+    data: dict[str, Any] | None = None
+
+
+class IntegratorStatusMessage(CommandMessage):
+    """An integrator's verified status callback."""
+
+    account_id: uuid.UUID
+    transaction_id: uuid.UUID
+    status: Literal["completed", "failed", "canceled"]
+    error_code: str | None = None
+    error_note: str | None = None
+    data: dict[str, Any] | None = None

@@ -1,0 +1,75 @@
+"""What a gateway's webhook routes get from the ingress: its accounts, the broker, the processor's answers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import logs
+from shared.broker.rpc import RpcClient
+from shared.gateways.base import GatewayAccount
+from shared.problem import Problem
+from shared.settings import Settings
+
+
+class WebhookAccounts(Protocol):
+    async def named(self, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
+        """The live account a webhook URL names (any tenant's: the account tells the tenant), or None."""
+        ...
+
+    def clear(self) -> None:
+        """Forget cached accounts (a gateway call changed one)."""
+        ...
+
+
+class IngressHost(Protocol):
+    """The ingress as a webhook route sees it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+    @property
+    def accounts(self) -> WebhookAccounts: ...
+
+    @property
+    def rpc(self) -> RpcClient: ...
+
+    async def send(self, routing_key: str, message: BaseModel, command_id: str) -> None:
+        """Hand a command to RabbitMQ; raises a 503 Problem unless the broker confirmed it."""
+        ...
+
+
+async def ingress_host(request: Request) -> IngressHost:
+    """FastAPI dependency: the ingress the app's lifespan created."""
+    host: IngressHost = request.app.state.ingress
+    return host
+
+
+Host = Annotated[IngressHost, Depends(ingress_host)]
+"""A route's parameter `host: Host` is the ingress."""
+
+
+async def gateway_account(host: IngressHost, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
+    """Webhooks name their account in the URL; the account tells the tenant."""
+    account = await host.accounts.named(gateway, account_id)
+    if account is not None:
+        logs.bind(tenant_id=account.tenant_id, account_id=account_id, gateway=gateway)
+    return account
+
+
+async def signed_call(
+    host: IngressHost, request: Request, gateway: str, account_id: uuid.UUID
+) -> tuple[bytes, GatewayAccount]:
+    """The raw body (its signature is checked over these exact bytes) and the account, or a problem+json."""
+    raw = await request.body()  # the ingress cuts it at the webhook limit (services/ingress/body_limits.py)
+    account = await gateway_account(host, gateway, account_id)
+    if account is None:
+        raise Problem(404, "account_not_found", f"no {gateway} account {account_id}")
+    return raw, account
