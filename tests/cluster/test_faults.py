@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,35 +59,27 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[RabbitCluster]:
-    running = RabbitCluster()
+def backends(servers: Servers) -> Iterator[tuple[RabbitCluster, StreamingReplica, str]]:
+    """The cluster and the read replica (started side by side), and a database of this module's own: another
+    module's processor on the same database would relay these events to another broker."""
+    database = new_database(servers)
+    cluster = RabbitCluster()
+    replica = StreamingReplica(port=free_port())
     try:
-        running.up()
-        yield running
+        with ThreadPoolExecutor(2) as pool:
+            starting: list[Future[Any]] = [pool.submit(cluster.up), pool.submit(replica.create)]
+            for started in starting:
+                started.result()
+        yield cluster, replica, database
     finally:
-        running.down()
+        replica.remove()
+        cluster.down()
+        drop_database(database)
 
 
 @pytest.fixture(scope="module")
-def cluster_database(servers: Servers) -> Iterator[str]:
-    """A database of this module's own: another module's processor must not relay these events elsewhere."""
-    url = new_database(servers)
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture(scope="module")
-def replica(cluster_database: str) -> Iterator[StreamingReplica]:
-    standby = StreamingReplica(port=free_port())
-    try:
-        standby.create()
-        yield standby
-    finally:
-        standby.remove()
-
-
-@pytest.fixture(scope="module")
-async def world(cluster: RabbitCluster, replica: StreamingReplica, cluster_database: str) -> AsyncIterator[World]:
+async def world(backends: tuple[RabbitCluster, StreamingReplica, str]) -> AsyncIterator[World]:
+    cluster, replica, cluster_database = backends
     settings = Settings(
         database_url=cluster_database,
         amqp_url=cluster.amqp_url,

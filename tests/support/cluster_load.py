@@ -195,16 +195,28 @@ def _payme_settled(status: int, answer: Any) -> bool:
 
 
 async def reader(http: aiohttp.ClientSession, tally: Tally, auth: dict[str, str], stop: asyncio.Event) -> None:
-    """The read side while it all happens: a list and a count every 100 ms; every status is counted."""
+    """The read side while it all happens: a list and a count every 100 ms; every answer's status is counted.
+
+    A request lost on the way (a keep-alive connection the server closed as it was reused) is sent again, as
+    any client does with a GET, and counted among the retries."""
     while not stop.is_set():
         for path in ("/v1/transactions?page_size=20", "/v1/transactions/count"):
-            try:
-                async with http.get(path, headers=auth) as answer:
-                    await answer.read()
-                    tally.reads[answer.status] += 1
-            except (aiohttp.ClientError, TimeoutError):
-                tally.reads[0] += 1
+
+            def read(sent: str = path) -> Awaitable[tuple[int, Any]]:
+                return _get(http, sent, auth)
+
+            settled = await _until(tally, "read", read, lambda status, _: status > 0)
+            tally.reads[settled[0] if settled else 0] += 1
         await asyncio.sleep(0.1)
+
+
+async def _get(http: aiohttp.ClientSession, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+    try:
+        async with http.get(path, headers=headers) as answer:
+            await answer.read()
+            return answer.status, None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return 0, type(exc).__name__
 
 
 async def bounded(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
