@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
     metrics_port_refunds: int = Field(default=9102, ge=0, le=65535)
     """Where the refunds worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    rates_source: str = ""
+    """Where the processor fetches the day's exchange rates once a day: `cbu` or an installed
+    `billing.rates_sources` plug-in; empty turns the scheduled fetch off (rates are then imported by hand)."""
+    rates_url: str | None = None
+    """The rate source's URL (`{date}` becomes YYYY-MM-DD); empty means the source's own (CBU's archive)."""
     tracing: Literal["off", "console", "otlp"] = "off"
     """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 
@@ -85,7 +90,8 @@ def load_settings() -> Settings:
 
 
 def secret_key(settings: Settings) -> str:
-    """The key that encrypts gateway credentials; in development one is generated into a local file."""
+    """The keys that encrypt gateway credentials (comma-separated, the first seals); in development one is
+    generated into a local file."""
     from cryptography.fernet import Fernet
 
     key = settings.secret_key
@@ -104,10 +110,13 @@ def secret_key(settings: Settings) -> str:
             finally:
                 draft.unlink()
         key = path.read_text().strip()
+    keys = [part.strip() for part in key.split(",")]
     try:
-        Fernet(key.encode())
+        for part in keys:
+            Fernet(part.encode())
     except (ValueError, TypeError):
         raise ConfigurationError(
-            "BILLING_SECRET_KEY: must be a Fernet key (32 url-safe base64-encoded bytes)"
+            "BILLING_SECRET_KEY: must be one or more comma-separated Fernet keys (32 url-safe base64-encoded bytes "
+            "each; the first encrypts)"
         ) from None
-    return key
+    return ",".join(keys)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+from shared.security.apikeys import Permission
 
 
 class Body(BaseModel):
@@ -53,3 +55,9 @@ class AccountBody(Body):
 
 class AccountPatch(Body):
     config: dict[str, Any]
+
+
+class ApiKeyBody(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    permissions: list[Permission] = Field(min_length=1, max_length=len(Permission))
+    expires_at: AwareDatetime | None = None

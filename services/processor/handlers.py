@@ -23,14 +23,14 @@ from shared.gateways.base import (
 )
 from shared.gateways.manifest import GatewayManifest
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 CONSUMER = "processor"
 
 
 class TransactionHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork], registry: GatewayRegistry, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], registry: GatewayRegistry, clock: Clock) -> None:
         self._uow = uow
         self._registry = registry
         self._clock = clock
@@ -45,7 +45,7 @@ class TransactionHandlers:
             # Also on a redelivered command: the provider call may be what the last attempt did not finish.
             await self.start_with_provider(cmd.tenant_id, cmd.transaction_id)
 
-    async def _open(self, uow: UnitOfWork, cmd: commands.CreateTransaction, gateway: GatewayManifest) -> None:
+    async def _open(self, uow: UnitOfWorkPort, cmd: commands.CreateTransaction, gateway: GatewayManifest) -> None:
         account = await self._account(uow, cmd.tenant_id, cmd.gateway, cmd.account_id)
         repo = uow.transactions(cmd.tenant_id)
         now = self._clock()
@@ -79,7 +79,10 @@ class TransactionHandlers:
         try:
             started = await adapter.start_payment(account, tx)
         except ProviderRejected as exc:
-            refusal = {"error_note": str(exc)[:500]}
+            log.warning(
+                "the provider refused a payment", extra={"transaction_id": str(transaction_id), "error": str(exc)}
+            )
+            refusal = {"error_note": exc.note[:500]}  # a status and a code: the answer's text may be anyone's
             await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda t, now: t.fail(now, refusal))
             return
         await self._record(
@@ -195,7 +198,7 @@ class TransactionHandlers:
             return True
 
     async def _account(
-        self, uow: UnitOfWork, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None
+        self, uow: UnitOfWorkPort, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None
     ) -> GatewayAccount:
         accounts = uow.accounts(tenant_id)
         account = await accounts.get(account_id) if account_id else await accounts.only_one_for(gateway)
@@ -204,7 +207,7 @@ class TransactionHandlers:
         return account
 
     @staticmethod
-    async def _get(uow: UnitOfWork, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> Transaction:
+    async def _get(uow: UnitOfWorkPort, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> Transaction:
         tx = await uow.transactions(tenant_id).get(transaction_id)
         if tx is None:
             raise NotFound(f"transaction {transaction_id} not found")

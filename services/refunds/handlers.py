@@ -14,13 +14,13 @@ from shared.domain.status import RefundStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount, ProviderRejected, RefundOutcome
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 
 
 class RefundHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork], registry: GatewayRegistry, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], registry: GatewayRegistry, clock: Clock) -> None:
         self._uow = uow
         self._registry = registry
         self._clock = clock
@@ -100,7 +100,8 @@ class RefundHandlers:
         try:
             outcome = await adapter.refund(account, tx, refund)
         except ProviderRejected as exc:
-            outcome = RefundOutcome(succeeded=False, error=str(exc))
+            log.warning("the provider refused a refund", extra={"refund_id": str(refund_id), "error": str(exc)})
+            outcome = RefundOutcome(succeeded=False, error=exc.note)  # a status and a code, never the answer's text
         async with self._uow() as uow:
             locked = await uow.transactions(tenant_id).get(transaction_id)
             current = await uow.refunds(tenant_id).get(refund_id)

@@ -16,6 +16,7 @@ from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE, WorkQueue
 from shared.domain.errors import DomainError, NotFound
 from shared.logs import LogContext
+from shared.persistence.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ class CommandConsumer:
             return Outcome.PARKED
         except NotFound as exc:
             # A command may overtake the one that creates its transaction (competing consumers): retry it.
+            return await self._retry_or_park(delivery, exc)
+        except DatabaseUnavailable as exc:
+            # Not the message's fault: it goes round the delay queue like any failure, and counts its attempts.
             return await self._retry_or_park(delivery, exc)
         except DomainError as exc:
             log.info("command refused", extra={"route": delivery.route, "reason": str(exc), "code": exc.code})

@@ -250,7 +250,17 @@ async def _accounts(settings: Settings, key: str | None, found: Findings) -> Che
             f"{len(broken)} of {len(rows)} gateway account(s) are unusable: " + "; ".join(broken[:3]),
             "install the gateway's adapter, or fix the account with PATCH /v1/gateway-accounts/{id}",
         )
-    return ok("accounts", f"{len(rows)} gateway account(s), every credential decrypts with BILLING_SECRET_KEY")
+    older = sum(1 for row in rows if not cipher.under_first_key(row["secret_config"]))
+    if older:
+        return ok(
+            "accounts",
+            f"{len(rows)} gateway account(s), every credential decrypts with BILLING_SECRET_KEY; {older} still "
+            "under an older key (run `billing secrets rotate`)",
+        )
+    return ok(
+        "accounts",
+        f"{len(rows)} gateway account(s), every credential decrypts with BILLING_SECRET_KEY; 0 under an older key",
+    )
 
 
 async def _webhooks(settings: Settings, accounts: list[tuple[uuid.UUID, str]]) -> Check:

@@ -24,10 +24,14 @@ tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
+rates_app = typer.Typer(help="Exchange rates (kept by the service's operator).", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(rates_app, name="rates")
+secrets_app = typer.Typer(help="The keys that encrypt stored credentials.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -120,12 +124,14 @@ def up() -> None:
     """Run ingress, processor and refunds (with the outbox relay and scheduler) as one supervised group."""
     from shared.cli.supervisor import Unreachable, check_dependencies, supervise
     from shared.persistence.database import create_database_if_missing, upgrade
+    from shared.rates.sources import configured_source
     from shared.settings import secret_key
 
     config = settings()
     _logging("up", config)
     try:
         secret_key(config)
+        configured_source(config)
         asyncio.run(check_dependencies(config))
     except (Unreachable, ConfigurationError) as exc:
         fail(str(exc))
@@ -149,9 +155,14 @@ def ingress() -> None:
 def processor() -> None:
     """Run the processor alone (with the outbox relay and the scheduler)."""
     from services.processor.app import serve
+    from shared.rates.sources import configured_source
 
     config = settings()
     _logging("processor", config)
+    try:
+        configured_source(config)
+    except ConfigurationError as exc:
+        fail(str(exc))
     run_service(serve(config))
 
 
@@ -193,22 +204,33 @@ def asyncapi(
 
 
 @tenant_app.command("create")
-def tenant_create(name: Annotated[str, typer.Option("--name", help="the tenant's name")]) -> None:
+def tenant_create(
+    name: Annotated[str, typer.Option("--name", help="the tenant's name")],
+    reporting_currency: Annotated[
+        str, typer.Option("--reporting-currency", help="the ISO 4217 currency the tenant books in")
+    ] = "UZS",
+) -> None:
     """Create a tenant."""
+    from shared.domain.errors import UnknownCurrency
+    from shared.domain.money import Currency
     from shared.persistence.admin import create_tenant
 
     if not name.strip():
         fail("--name must not be empty")
+    try:
+        currency = Currency.of(reporting_currency).code
+    except UnknownCurrency as exc:
+        fail(f"--reporting-currency: {exc}")
     config = settings()
 
     async def go() -> uuid.UUID:
         engine = _engine(config)
         try:
-            return await create_tenant(engine, name.strip())
+            return await create_tenant(engine, name.strip(), currency)
         finally:
             await engine.dispose()
 
-    out({"id": str(run(go())), "name": name.strip()})
+    out({"id": str(run(go())), "name": name.strip(), "reporting_currency": currency})
 
 
 @apikey_app.command("create")
@@ -217,7 +239,8 @@ def apikey_create(
     permission: Annotated[list[str], typer.Option("--permission", help="a permission; repeat for more")],
 ) -> None:
     """Create an API key for a tenant (the secret is shown once)."""
-    from shared.persistence.admin import create_api_key, tenant_exists
+    from shared.persistence.admin import tenant_exists
+    from shared.persistence.api_keys import create_api_key
     from shared.security.apikeys import Permission
 
     tenant_id = _uuid(tenant, "--tenant")
@@ -245,6 +268,78 @@ def apikey_create(
             "permissions": sorted(set(permission)),
         }
     )
+
+
+@apikey_app.command("list")
+def apikey_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id")]) -> None:
+    """List a tenant's live API keys (never their secrets), with when each was last used."""
+    from shared.persistence.admin import tenant_exists
+    from shared.persistence.api_keys import ApiKeys
+
+    tenant_id = _uuid(tenant, "--tenant")
+    config = settings()
+
+    async def go() -> Any:
+        engine = _engine(config)
+        try:
+            if not await tenant_exists(engine, tenant_id):
+                fail(f"no tenant {tenant_id}")
+            return await ApiKeys(engine, tenant_id).live()
+        finally:
+            await engine.dispose()
+
+    out({"items": [view.as_json() for view in run(go())]})
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Option("--id", help="the API key's id")]) -> None:
+    """Revoke an API key: every ingress replica refuses it within seconds."""
+    from shared.persistence.api_keys import revoke_api_key
+
+    parsed = _uuid(key_id, "--id")
+    config = settings()
+
+    async def go() -> uuid.UUID | None:
+        engine = _engine(config)
+        try:
+            return await revoke_api_key(engine, parsed)
+        finally:
+            await engine.dispose()
+
+    tenant_id = run(go())
+    if tenant_id is None:
+        fail(f"no live API key {parsed}")
+    out({"id": str(parsed), "tenant_id": str(tenant_id), "revoked": True})
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored credential with the first key of BILLING_SECRET_KEY (then older keys can go)."""
+    from shared.persistence.credentials import reseal_all
+    from shared.security.cipher import Cipher
+    from shared.settings import secret_key
+
+    config = settings()
+    try:
+        cipher = Cipher(secret_key(config))
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+    async def go() -> tuple[int, int]:
+        engine = _engine(config)
+        try:
+            return await reseal_all(engine, cipher)
+        finally:
+            await engine.dispose()
+
+    resealed, unreadable = run(go())
+    if unreadable:
+        out({"reencrypted": resealed, "unreadable": unreadable})
+        fail(
+            f"{unreadable} stored credential(s) open with no key of BILLING_SECRET_KEY; "
+            "add the key they were sealed with"
+        )
+    out({"reencrypted": resealed})
 
 
 @gateway_app.command("add")
@@ -289,6 +384,32 @@ def gateway_add(
             await engine.dispose()
 
     out(run(go()))
+
+
+@rates_app.command("import")
+def rates_import(
+    file: Annotated[Path, typer.Option("--file", help="the rate list to import")],
+    form: Annotated[str, typer.Option("--format", help="cbu (the CBU's daily JSON) or json")],
+) -> None:
+    """Import a day's rates; a rate that differs from the stored one is kept as a correction (a new row)."""
+    from shared.cli.rates import import_rates
+
+    if not file.is_file():
+        fail(f"--file {file} is not a readable file")
+    out(run(import_rates(settings(), file.read_bytes(), form, f"{form}-file:{file.name}")))
+
+
+@rates_app.command("set")
+def rates_set(
+    on: Annotated[str, typer.Option("--date", help="the rate's date, YYYY-MM-DD")],
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD")],
+    rate: Annotated[str, typer.Option("--rate", help="quote-currency units for one unit, e.g. 12650.12")],
+    quote: Annotated[str, typer.Option("--quote", help="the quote currency")] = "UZS",
+) -> None:
+    """Set one rate by hand (a correction of a stored one is a new row; the newest is used)."""
+    from shared.cli.rates import set_rate
+
+    out(run(set_rate(settings(), on, currency, rate, quote)))
 
 
 @dlq_app.command("list")

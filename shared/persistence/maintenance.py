@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.persistence import driver
 from shared.persistence.tables import gateway_accounts, inbox, outbox, refunds, transactions
 
 
@@ -19,7 +20,7 @@ async def overdue_pending(engine: AsyncEngine, now: datetime, limit: int = 200) 
         .order_by(transactions.c.expires_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.id) for row in await conn.execute(query)]
 
 
@@ -40,13 +41,13 @@ async def stale_pending(
         .order_by(transactions.c.updated_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.id) for row in await conn.execute(query)]
 
 
 async def purge_processed(engine: AsyncEngine, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
     """Sent outbox rows and old inbox entries are only needed for a while (duplicates arrive within minutes)."""
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(delete(outbox).where(outbox.c.sent_at < now - keep))
         await conn.execute(delete(inbox).where(inbox.c.processed_at < now - keep))
 
@@ -61,7 +62,7 @@ async def stuck_refunds(
         .order_by(refunds.c.updated_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.transaction_id, row.id) for row in await conn.execute(query)]
 
 
@@ -72,5 +73,5 @@ async def accounts_of(engine: AsyncEngine, gateways: list[str]) -> list[Any]:
     query = select(gateway_accounts).where(
         gateway_accounts.c.gateway.in_(gateways), gateway_accounts.c.deleted_at.is_(None)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return list((await conn.execute(query)).mappings().all())

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.domain.transaction import rfc3339
 from shared.gateways.base import GatewayAccount
+from shared.persistence import driver
 from shared.persistence.tables import reconciliation_differences, reconciliations
 
 
@@ -45,14 +46,14 @@ async def queue_run(
         .on_conflict_do_nothing()
         .returning(reconciliations.c.id)
     )
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         inserted = (await conn.execute(statement)).first()
     return None if inserted is None else run_id
 
 
 async def run_view(engine: AsyncEngine, tenant_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any] | None:
     """A run as the API shows it: progress, counts and every difference."""
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         row = (
             (
                 await conn.execute(

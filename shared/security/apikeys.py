@@ -7,6 +7,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -31,10 +32,14 @@ class Principal:
     key_id: uuid.UUID
     tenant_id: uuid.UUID
     permissions: frozenset[str]
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> str:
         return f"apikey:{self.key_id}"
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 def issue_key() -> IssuedKey:

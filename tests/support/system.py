@@ -39,6 +39,7 @@ def service_env(settings: Settings, port: int) -> dict[str, str]:
         "BILLING_MAX_ATTEMPTS": str(settings.max_attempts),
         "BILLING_SCHEDULER_INTERVAL_S": str(settings.scheduler_interval_s),
         "BILLING_DB_POOL_SIZE": "8",
+        "BILLING_PROVIDERS_ALLOW_PRIVATE": "true",  # the fake providers listen on 127.0.0.1 over http
         "BILLING_NIGHTLY_RECONCILIATION": "false",  # a session crossing 02:00 UTC must not reconcile the fakes
         "BILLING_METRICS_PORT_INGRESS": str(free_port()),
         "BILLING_METRICS_PORT_PROCESSOR": str(free_port()),

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.admin import GatewayAccounts, create_api_key, create_tenant
+from shared.persistence.admin import GatewayAccounts, create_tenant
+from shared.persistence.api_keys import create_api_key
 from shared.security.apikeys import Permission
 from shared.security.cipher import Cipher
 

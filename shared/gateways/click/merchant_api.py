@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from shared.gateways.base import ProviderRejected, ProviderUnavailable
+from shared.gateways.base import ProviderRejected, ProviderUnavailable, answer_code
 from shared.gateways.click.config import ClickConfig
 from shared.gateways.click.sign import auth_header
+from shared.security.egress import guarded_transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class MerchantAnswer:
 
     error_code: int
     error_note: str
+    """Click's own words: for operators' logs only, never recorded where a tenant reads it."""
     payment_id: int | None = None
     payment_status: int | None = None
     amount: Decimal | None = None
@@ -71,8 +73,13 @@ class MerchantApi:
             retry=retry_if_exception_type(_Transient),
             reraise=True,
         )
+        # api_base is the tenant's choice: public addresses only (the guarded transport), never a redirect.
         async with httpx.AsyncClient(
-            base_url=self._config.api_base, timeout=policy.timeout_s, transport=self._transport
+            base_url=self._config.api_base,
+            timeout=policy.timeout_s,
+            transport=self._transport or guarded_transport(),
+            follow_redirects=False,
+            trust_env=False,
         ) as http:
             try:
                 async for attempt in retrying:
@@ -100,10 +107,23 @@ class MerchantApi:
         if code == 429 or code >= 500:
             raise _Transient(f"HTTP {code}")
         if 400 <= code < 500:
-            raise ProviderRejected(f"Click refused {method} {path} with HTTP {code}: {response.text[:200]}")
+            raise ProviderRejected(
+                f"Click refused {method} {path} with HTTP {code}: {response.text[:200]}", note=_refusal_note(response)
+            )
         if not 200 <= code < 300:
             raise ProviderUnavailable(f"Click {method} {path}: unexpected HTTP {code}")
         return _answer(response)
+
+
+def _refusal_note(response: httpx.Response) -> str:
+    """What a tenant sees of a 4xx: the status and Click's error code, never the body's text."""
+    note = f"click refused: HTTP {response.status_code}"
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return note
+    code = answer_code(body.get("error_code")) if isinstance(body, dict) else None
+    return f"{note}, error {code}" if code is not None else note
 
 
 def _answer(response: httpx.Response) -> MerchantAnswer:
@@ -113,7 +133,7 @@ def _answer(response: httpx.Response) -> MerchantAnswer:
         raise ProviderUnavailable(f"Click answered HTTP {response.status_code} without JSON") from None
     error_code = _integer(body.get("error_code")) if isinstance(body, dict) else None
     if not isinstance(body, dict) or error_code is None:
-        raise ProviderUnavailable(f"Click's answer has no error_code: {response.text[:200]}")
+        raise ProviderUnavailable(f"Click's answer (HTTP {response.status_code}) has no error_code")
     return MerchantAnswer(
         error_code=error_code,
         error_note=str(body.get("error_note") or ""),

@@ -17,7 +17,7 @@ from shared.gateways.octo.config import OctoConfig
 from shared.gateways.octo.notices import Notice, NotifyError, NotifyVerdict
 from shared.gateways.octo.statuses import OctoStatus, parse_status, progress, to_transaction_status
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 GATEWAY = "octo"
@@ -28,7 +28,7 @@ def wire(deps: ProcessorDeps) -> GatewayWiring:
 
 
 class OctoNotifications:
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 
@@ -69,7 +69,7 @@ class OctoNotifications:
             return verdict
 
 
-async def _find(uow: UnitOfWork, tenant_id: uuid.UUID, account_id: uuid.UUID, notice: Notice) -> Transaction | None:
+async def _find(uow: UnitOfWorkPort, tenant_id: uuid.UUID, account_id: uuid.UUID, notice: Notice) -> Transaction | None:
     """Our transaction by its id (our shop_transaction_id), else by Octo's payment id; locked either way."""
     repo = uow.transactions(tenant_id)
     ours = _uuid(notice.shop_transaction_id)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.processor.gateways.stripe_events import StripeEvents
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.gateways.stripe.adapter import StripeAdapter
+from shared.gateways.stripe.handlers.events import StripeEvents
 from shared.gateways.stripe.messages import EVENT_ROUTE, StripeEventMessage
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 
-from services.processor.gateways.stripe_scope import Scope
 from shared.domain.errors import DomainError, TransitionNotAllowed
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.stripe.amounts import AmountNotAccepted, from_stripe
 from shared.gateways.stripe.facts import InvoiceFacts
+from shared.gateways.stripe.handlers.context import StripeEventContext
 
 log = logging.getLogger(__name__)
 RENEWAL_NAMESPACE = uuid.UUID("0f6c2c0e-5a43-4f8e-9d3b-6a1e2f7c4b58")
@@ -23,21 +23,21 @@ def renewal_id(account_id: uuid.UUID, facts: InvoiceFacts, paid: bool) -> uuid.U
     return uuid.uuid5(RENEWAL_NAMESPACE, f"{account_id}:{facts.invoice_id}:{outcome}")
 
 
-async def on_invoice(scope: Scope, facts: InvoiceFacts, *, paid: bool) -> None:
+async def on_invoice(context: StripeEventContext, facts: InvoiceFacts, *, paid: bool) -> None:
     if facts.subscription_id is None:
         log.info("invoice of no subscription", extra={"invoice_id": facts.invoice_id})
         return
-    origin = await scope.subscription_origin(facts.transaction_id, facts.subscription_id)
+    origin = await context.subscription_origin(facts.transaction_id, facts.subscription_id)
     if origin is None:
         log.info("invoice of a subscription not started here", extra={"subscription_id": facts.subscription_id})
         return
     if facts.is_first:
-        _first_invoice(scope, origin, facts, paid)
+        _first_invoice(context, origin, facts, paid)
     else:
-        await _renewal(scope, origin, facts, paid)
+        await _renewal(context, origin, facts, paid)
 
 
-def _first_invoice(scope: Scope, origin: Transaction, facts: InvoiceFacts, paid: bool) -> None:
+def _first_invoice(context: StripeEventContext, origin: Transaction, facts: InvoiceFacts, paid: bool) -> None:
     """The checkout's own invoice: its ids (what a refund needs) and, if paid with money, the checkout's payment."""
     if origin.details.get("subscription_id") not in (None, facts.subscription_id):
         log.warning("first invoice of another subscription", extra={"transaction_id": str(origin.id)})
@@ -45,18 +45,18 @@ def _first_invoice(scope: Scope, origin: Transaction, facts: InvoiceFacts, paid:
     if paid and facts.amount_paid > 0 and origin.status is TransactionStatus.PENDING:
         try:
             origin.complete(
-                scope.now, {**facts.ids, "payment_status": "paid", "stripe_event_created": scope.event.created}
+                context.now, {**facts.ids, "payment_status": "paid", "stripe_event_created": context.event.created}
             )
             return
         except TransitionNotAllowed:
             pass
     # A failed first attempt is left to Checkout: the customer may still pay on the same page.
-    origin.update(scope.now, details=facts.ids)
+    origin.update(context.now, details=facts.ids)
 
 
-async def _renewal(scope: Scope, origin: Transaction, facts: InvoiceFacts, paid: bool) -> None:
-    repo = scope.uow.transactions(scope.tenant_id)
-    new_id = renewal_id(scope.account_id, facts, paid)
+async def _renewal(context: StripeEventContext, origin: Transaction, facts: InvoiceFacts, paid: bool) -> None:
+    repo = context.uow.transactions(context.tenant_id)
+    new_id = renewal_id(context.account_id, facts, paid)
     if await repo.get(new_id, lock=False) is not None:
         return  # another event about the same invoice already made it
     try:
@@ -67,8 +67,8 @@ async def _renewal(scope: Scope, origin: Transaction, facts: InvoiceFacts, paid:
         return
     tx = Transaction.open(
         id=new_id,
-        tenant_id=scope.tenant_id,
-        account_id=scope.account_id,
+        tenant_id=context.tenant_id,
+        account_id=context.account_id,
         gateway="stripe",
         money=money,
         details={
@@ -76,14 +76,14 @@ async def _renewal(scope: Scope, origin: Transaction, facts: InvoiceFacts, paid:
             **facts.ids,
             "billing_reason": facts.billing_reason,
             "parent_transaction_id": str(origin.id),
-            "stripe_event_created": scope.event.created,
+            "stripe_event_created": context.event.created,
         },
         metadata=origin.metadata,  # project and stage ids travel with every renewal's events
-        at=scope.happened_at,
+        at=context.happened_at,
     )
     repo.add(tx)
     if paid:
-        tx.complete(scope.now, {"payment_status": "paid"})
+        tx.complete(context.now, {"payment_status": "paid"})
     else:
         # The decline reason lives on the PaymentIntent, which an invoice event does not carry.
-        tx.fail(scope.now, {"error_note": f"the renewal payment failed at Stripe (attempt {facts.attempt_count})"})
+        tx.fail(context.now, {"error_note": f"the renewal payment failed at Stripe (attempt {facts.attempt_count})"})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from services.processor.gateways.stripe_scope import Scope
 from shared.domain.errors import TransitionNotAllowed
 from shared.domain.status import TransactionStatus
 from shared.gateways.base import ProviderStatus, apply_provider_status
 from shared.gateways.stripe.facts import SessionFacts
+from shared.gateways.stripe.handlers.context import StripeEventContext
 
 log = logging.getLogger(__name__)
 STAMP = "stripe_event_created"
@@ -27,22 +27,22 @@ def outcome_of(kind: str, facts: SessionFacts) -> TransactionStatus | None:
             return facts.outcome
 
 
-async def on_session(scope: Scope, facts: SessionFacts) -> None:
-    tx = await scope.ours(facts.transaction_id) or await scope.by_detail("session_id", facts.session_id)
+async def on_session(context: StripeEventContext, facts: SessionFacts) -> None:
+    tx = await context.ours(facts.transaction_id) or await context.by_detail("session_id", facts.session_id)
     if tx is None:
         log.info("checkout session of no transaction here", extra={"session_id": facts.session_id})
         return
-    outcome = outcome_of(scope.event.type, facts)
-    reported = {**facts.ids, **facts.state, STAMP: scope.event.created}
+    outcome = outcome_of(context.event.type, facts)
+    reported = {**facts.ids, **facts.state, STAMP: context.event.created}
     if outcome is TransactionStatus.FAILED:
         reported["error_note"] = "the asynchronous payment failed at Stripe"
     if outcome is None:
         # Only a pending payment takes the session's state, and only from a report newer than the last one.
-        if tx.status is TransactionStatus.PENDING and scope.is_newer(tx, STAMP):
-            tx.update(scope.now, details=reported)
+        if tx.status is TransactionStatus.PENDING and context.is_newer(tx, STAMP):
+            tx.update(context.now, details=reported)
         return
     try:
-        apply_provider_status(tx, ProviderStatus(outcome, reported), scope.now)
+        apply_provider_status(tx, ProviderStatus(outcome, reported), context.now)
     except TransitionNotAllowed:
         # A stale or repeated report: the state machine keeps the transaction where it is, and so do its details.
         if outcome is TransactionStatus.COMPLETED and not tx.status.was_paid():
@@ -51,6 +51,6 @@ async def on_session(scope: Scope, facts: SessionFacts) -> None:
                 extra={"transaction_id": str(tx.id), "status": tx.status.value, "session_id": facts.session_id},
             )
         elif outcome is TransactionStatus.COMPLETED:
-            tx.update(scope.now, details=facts.ids)  # the same payment told twice: only ids it may have missed
+            tx.update(context.now, details=facts.ids)  # the same payment told twice: only ids it may have missed
         else:
-            log.info("stale stripe event ignored", extra={"transaction_id": str(tx.id), "event_id": scope.event.id})
+            log.info("stale stripe event ignored", extra={"transaction_id": str(tx.id), "event_id": context.event.id})

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 
-from services.processor.gateways.stripe_scope import Scope
 from shared.domain.errors import DomainError, NotFound
 from shared.domain.refund import Refund
 from shared.domain.status import RefundStatus, TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.stripe.amounts import AmountNotAccepted, from_stripe
 from shared.gateways.stripe.facts import RefundFacts
+from shared.gateways.stripe.handlers.context import StripeEventContext
 
 log = logging.getLogger(__name__)
 MIRROR_NAMESPACE = uuid.UUID("8d0b7f6e-3c1a-4b52-a9e4-51f0c2d7e613")
@@ -22,8 +22,8 @@ def mirror_id(account_id: uuid.UUID, stripe_refund_id: str) -> uuid.UUID:
     return uuid.uuid5(MIRROR_NAMESPACE, f"{account_id}:{stripe_refund_id}")
 
 
-async def on_refund(scope: Scope, facts: RefundFacts) -> None:
-    tx = await scope.by_detail("payment_intent_id", facts.payment_intent_id) or await scope.by_detail(
+async def on_refund(context: StripeEventContext, facts: RefundFacts) -> None:
+    tx = await context.by_detail("payment_intent_id", facts.payment_intent_id) or await context.by_detail(
         "charge_id", facts.charge_id
     )
     if tx is None:
@@ -31,13 +31,13 @@ async def on_refund(scope: Scope, facts: RefundFacts) -> None:
         raise NotFound(
             f"no payment here for Stripe refund {facts.refund_id} ({facts.payment_intent_id or facts.charge_id})"
         )
-    refunds = scope.uow.refunds(scope.tenant_id)
+    refunds = context.uow.refunds(context.tenant_id)
     if facts.our_refund_id is not None:
         ours = await refunds.get(facts.our_refund_id)
         if ours is not None and ours.transaction_id == tx.id:
-            _settle_ours(scope, tx, ours, facts)
+            _settle_ours(context, tx, ours, facts)
             return
-    record_id = mirror_id(scope.account_id, facts.refund_id)
+    record_id = mirror_id(context.account_id, facts.refund_id)
     if await refunds.get(record_id) is not None:
         return  # mirrored before (a mirror is opened and settled in one go)
     if facts.status != "succeeded":
@@ -55,7 +55,7 @@ async def on_refund(scope: Scope, facts: RefundFacts) -> None:
             amount=amount.minor,
             reason=f"made in Stripe ({facts.reason})" if facts.reason else "made in Stripe",
             in_flight=0,
-            at=scope.now,
+            at=context.now,
         )
     except (AmountNotAccepted, DomainError) as exc:
         log.error(
@@ -65,17 +65,17 @@ async def on_refund(scope: Scope, facts: RefundFacts) -> None:
         return
     refunds.add(mirror)
     # Never left `requested`: the refunds janitor would otherwise ask Stripe for this refund a second time.
-    tx.settle_refund(mirror, scope.now, facts.refund_id)
+    tx.settle_refund(mirror, context.now, facts.refund_id)
 
 
-def _settle_ours(scope: Scope, tx: Transaction, ours: Refund, facts: RefundFacts) -> None:
+def _settle_ours(context: StripeEventContext, tx: Transaction, ours: Refund, facts: RefundFacts) -> None:
     """A refund we asked for: Stripe's word settles it if the refunds worker has not yet."""
     match facts.status, ours.status:
         case "succeeded", RefundStatus.REQUESTED:
-            tx.settle_refund(ours, scope.now, facts.refund_id)
+            tx.settle_refund(ours, context.now, facts.refund_id)
         case (("failed" | "canceled"), RefundStatus.REQUESTED):
             tx.fail_refund(
-                ours, f"Stripe refund {facts.status}: {facts.failure_reason or 'no reason given'}", scope.now
+                ours, f"Stripe refund {facts.status}: {facts.failure_reason or 'no reason given'}", context.now
             )
         case (("failed" | "canceled"), RefundStatus.SUCCEEDED):
             log.error(

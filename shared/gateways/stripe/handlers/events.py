@@ -6,11 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from services.processor.gateways.stripe_checkout import on_session
-from services.processor.gateways.stripe_invoices import on_invoice
-from services.processor.gateways.stripe_refunds import on_refund
-from services.processor.gateways.stripe_scope import Scope
-from services.processor.gateways.stripe_subscriptions import on_subscription
 from shared.clock import Clock
 from shared.domain.events import EventType
 from shared.gateways.base import GatewayAccount, ProviderRejected
@@ -23,8 +18,13 @@ from shared.gateways.stripe.facts import (
     StripeEvent,
     SubscriptionFacts,
 )
+from shared.gateways.stripe.handlers.checkout import on_session
+from shared.gateways.stripe.handlers.context import StripeEventContext
+from shared.gateways.stripe.handlers.invoices import on_invoice
+from shared.gateways.stripe.handlers.refunds import on_refund
+from shared.gateways.stripe.handlers.subscriptions import on_subscription
 from shared.gateways.stripe.messages import StripeEventMessage
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 CONSUMER = "stripe-events"
@@ -48,7 +48,7 @@ Facts = SessionFacts | InvoiceFacts | SubscriptionFacts | list[RefundFacts] | No
 
 
 class StripeEvents:
-    def __init__(self, uow: Callable[[], UnitOfWork], adapter: StripeAdapter, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], adapter: StripeAdapter, clock: Clock) -> None:
         self._uow = uow
         self._adapter = adapter
         self._clock = clock
@@ -68,8 +68,8 @@ class StripeEvents:
                 payload=message.event,
             )
             now = self._clock()
-            scope = Scope(uow, message.tenant_id, message.account_id, event, now)
-            await self._apply(scope, facts)
+            context = StripeEventContext(uow, message.tenant_id, message.account_id, event, now)
+            await self._apply(context, facts)
             await uow.commit(actor=message.actor, request_id=event.id, at=now)
 
     async def _read(self, message: StripeEventMessage, event: StripeEvent) -> Facts:
@@ -99,19 +99,19 @@ class StripeEvents:
             return [RefundFacts.of(event.obj)]
         return None
 
-    async def _apply(self, scope: Scope, facts: Facts) -> None:
-        kind = scope.event.type
+    async def _apply(self, context: StripeEventContext, facts: Facts) -> None:
+        kind = context.event.type
         if isinstance(facts, SessionFacts):
-            await on_session(scope, facts)
+            await on_session(context, facts)
         elif isinstance(facts, InvoiceFacts):
-            await on_invoice(scope, facts, paid=kind == "invoice.paid")
+            await on_invoice(context, facts, paid=kind == "invoice.paid")
         elif isinstance(facts, SubscriptionFacts):
-            await on_subscription(scope, SUBSCRIPTION_EVENTS[kind], facts)
+            await on_subscription(context, SUBSCRIPTION_EVENTS[kind], facts)
         elif isinstance(facts, list):
             for refund in facts:
-                await on_refund(scope, refund)
+                await on_refund(context, refund)
         else:
-            log.info("stripe event kept, not used", extra={"event_id": scope.event.id, "type": kind})
+            log.info("stripe event kept, not used", extra={"event_id": context.event.id, "type": kind})
 
     @staticmethod
     async def _ask(question: Awaitable[T], otherwise: T) -> T:
