@@ -1,7 +1,7 @@
 """Read-only queries on a streaming replica (BILLING_DATABASE_READ_URL), and on the primary while it is away.
 
 A replica may lag behind the primary: only queries that need not see the caller's own latest writes go there
-(docs/design.md lists them). A replica that is stopped or unreachable costs a failed connection attempt, then
+(docs/design.md lists them). A replica that is stopped, unreachable or fails the query costs that attempt, then
 the query runs on the primary: reads keep working, at the primary's expense.
 """
 
@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import metrics
 from shared.persistence import driver
+from shared.persistence.errors import DatabaseUnavailable
 
 T = TypeVar("T")
-UNREACHABLE = (*driver.LOST, TimeoutError, OperationalError, InterfaceError)
-"""What a stopped, restarting or unreachable replica raises, directly from asyncpg or through SQLAlchemy."""
+UNREACHABLE = (DatabaseUnavailable, *driver.LOST, TimeoutError, OperationalError, InterfaceError)
+"""What a stopped, restarting or unreachable replica raises (a query it cancels to replay the primary's changes
+too): DatabaseUnavailable from the repositories, the drivers' own errors elsewhere."""
 
 log = logging.getLogger(__name__)
 
