@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -59,6 +60,7 @@ class RabbitCluster:
 
     def down(self) -> None:
         subprocess.run([str(DEPLOY / "down")], env=self.env, capture_output=True, text=True, timeout=120)
+        shutil.rmtree(self.folder.parent, ignore_errors=True)  # the temporary folder `up` was given
 
     @property
     def amqp_url(self) -> str:
@@ -67,11 +69,12 @@ class RabbitCluster:
 
     @property
     def nodes(self) -> list[str]:
-        return [node["name"] for node in self.described["nodes"]]
+        names: list[str] = self.described["nodes"]
+        return names
 
     def kill(self, index: int) -> None:
         """SIGKILL one node: no clean shutdown, no handover."""
-        pid = int(self.described["nodes"][index]["pid"])
+        pid = int(self.described["pids"][index])
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
