@@ -54,6 +54,14 @@ REPLICA_FALLBACKS = Counter(
 EVENTS_RELAYED = Counter(
     "billing_events_relayed_total", "Events the outbox relay published to billing.events.", ("routing_key",)
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "billing_webhook_attempts_total",
+    "POSTs to merchants' webhook endpoints, by what they came to (delivered, retry, gone, failed).",
+    ("outcome",),
+)
+WEBHOOK_LATENCY = Histogram(
+    "billing_webhook_attempt_seconds", "How long a merchant endpoint took to answer.", buckets=LATENCY_BUCKETS
+)
 PAYMENTS = Counter(
     "billing_payments_total",
     "Transaction status changes committed, by gateway and the status reached (pending = created).",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from shared.clock import Clock
 from shared.domain import commands
-from shared.domain.details import parse_details
+from shared.domain.details import admit_receipt, parse_details
 from shared.domain.errors import InvalidAmount, NotFound, TransitionNotAllowed
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
@@ -51,6 +51,9 @@ class TransactionHandlers:
         now = self._clock()
         money = Money.positive(cmd.amount, cmd.currency)
         details = parse_details(gateway.details, cmd.details)  # upstream commands skip the ingress' checks
+        details = admit_receipt(
+            gateway.details, details, money.minor, required=bool(account.config.get("fiscal_required"))
+        )
         tx = Transaction.open(
             id=cmd.transaction_id,
             tenant_id=cmd.tenant_id,
@@ -83,13 +86,15 @@ class TransactionHandlers:
                 "the provider refused a payment", extra={"transaction_id": str(transaction_id), "error": str(exc)}
             )
             refusal = {"error_note": exc.note[:500]}  # a status and a code: the answer's text may be anyone's
-            await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda t, now: t.fail(now, refusal))
+            await self._record(
+                tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda pending, now: pending.fail(now, refusal)
+            )
             return
         await self._record(
             tenant_id,
             transaction_id,
             f"gateway:{tx.gateway}",
-            lambda t, now: t.update(now, details=started.details, payment_url=started.payment_url),
+            lambda pending, now: pending.update(now, details=started.details, payment_url=started.payment_url),
         )
 
     async def sync_with_provider(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
@@ -105,7 +110,9 @@ class TransactionHandlers:
             await self.start_with_provider(tenant_id, transaction_id)
             return
         reported = await self._registry.get(tx.gateway).status(account, tx)
-        await self._record(tenant_id, transaction_id, "janitor", lambda t, now: apply_provider_status(t, reported, now))
+        await self._record(
+            tenant_id, transaction_id, "janitor", lambda pending, now: apply_provider_status(pending, reported, now)
+        )
 
     async def _record(
         self,
@@ -172,11 +179,11 @@ class TransactionHandlers:
             raise NotFound(f"gateway account {tx.account_id} not found")
         reported = await adapter.send_decision(account, tx)
 
-        def settle(t: Transaction, now: datetime) -> None:
-            if adapter.decision_unsent(t):  # a concurrent redelivery may have recorded the outcome already
-                _settle(t, reported, now)
+        def record_answer(locked: Transaction, now: datetime) -> None:
+            if adapter.decision_unsent(locked):  # a concurrent redelivery may have recorded the outcome already
+                _record_decision_answer(locked, reported, now)
 
-        await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", settle)
+        await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", record_answer)
 
     async def delete(self, cmd: commands.DeleteTransaction) -> None:
         async with self._uow() as uow:
@@ -214,7 +221,7 @@ class TransactionHandlers:
         return tx
 
 
-def _settle(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
+def _record_decision_answer(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
     """Record the provider's answer to a decision; a release of a canceled payment only adds facts."""
     if (
         reported.status is not None

@@ -29,7 +29,9 @@ class RefundHandlers:
         """Idempotent by refund id: a redelivered command resumes where the last attempt stopped."""
         opened = await self._open(cmd)
         if opened is not None:
-            await self._settle(cmd.tenant_id, cmd.transaction_id, cmd.refund_id, cmd.actor, cmd.command_id, *opened)
+            await self._refund_at_provider(
+                cmd.tenant_id, cmd.transaction_id, cmd.refund_id, cmd.actor, cmd.command_id, *opened
+            )
 
     async def resume(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID, refund_id: uuid.UUID) -> None:
         """The janitor's path for a refund left `requested` by a crash."""
@@ -40,7 +42,7 @@ class RefundHandlers:
                 return
             account = await uow.accounts(tenant_id).get(tx.account_id)
         if account is not None:
-            await self._settle(
+            await self._refund_at_provider(
                 tenant_id, transaction_id, refund_id, "janitor", f"resume:{refund_id}", tx, refund, account
             )
 
@@ -85,7 +87,7 @@ class RefundHandlers:
                 refund_id=cmd.refund_id, amount=cmd.amount, reason=cmd.reason, error=str(exc), at=now
             )
 
-    async def _settle(
+    async def _refund_at_provider(
         self,
         tenant_id: uuid.UUID,
         transaction_id: uuid.UUID,

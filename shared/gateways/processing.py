@@ -39,3 +39,5 @@ class GatewayWiring:
     gateway: str
     calls: CallHandler | None = None
     commands: dict[str, CommandRoute] = field(default_factory=dict)
+    tick: Callable[[], Awaitable[object]] | None = None
+    """Periodic work the processor's scheduler runs every tick (safe beside other replicas)."""

@@ -47,6 +47,14 @@ async def tenant_view(engine: AsyncEngine, tenant_id: uuid.UUID) -> dict[str, An
     return None if row is None else {"id": str(row.id), "name": row.name, "reporting_currency": row.reporting_currency}
 
 
+async def owner_of_transaction(engine: AsyncEngine, transaction_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    """The operator's look-up (the CLI names a transaction only): its tenant and its gateway."""
+    query = select(transactions.c.tenant_id, transactions.c.gateway).where(transactions.c.id == transaction_id)
+    async with driver.core(engine) as conn:
+        row = (await conn.execute(query)).first()
+    return None if row is None else (row.tenant_id, row.gateway)
+
+
 async def set_reporting_currency(engine: AsyncEngine, tenant_id: uuid.UUID, code: str) -> dict[str, Any] | None:
     """Change the currency the tenant books in; conversions already stored keep the currency they were made in."""
     async with driver.core(engine, begin=True) as conn:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.persistence import driver
@@ -37,6 +37,27 @@ async def stale_pending(
             transactions.c.gateway.in_(gateways),
             transactions.c.updated_at < before,
             transactions.c.deleted_at.is_(None),
+        )
+        .order_by(transactions.c.updated_at)
+        .limit(limit)
+    )
+    async with driver.core(engine) as conn:
+        return [(row.tenant_id, row.id) for row in await conn.execute(query)]
+
+
+async def owed_fiscal_receipts(
+    engine: AsyncEngine, gateway: str, before: datetime, limit: int = 100
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Paid payments with a receipt whose submission is pending, or was never recorded, since before `before`."""
+    fiscal_status = transactions.c.details["fiscal"]["status"].astext
+    query = (
+        select(transactions.c.tenant_id, transactions.c.id)
+        .where(
+            transactions.c.gateway == gateway,
+            transactions.c.status == "completed",
+            transactions.c.details.has_key("receipt"),
+            or_(fiscal_status == "pending", not_(transactions.c.details.has_key("fiscal"))),
+            transactions.c.updated_at < before,
         )
         .order_by(transactions.c.updated_at)
         .limit(limit)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_, exists, insert, literal, select, update
@@ -21,7 +21,7 @@ from sqlalchemy.types import Text
 from shared.clock import Clock
 from shared.domain.errors import TransitionNotAllowed, UnknownGateway
 from shared.domain.events import DomainEvent, EventType
-from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, compare
+from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, Resolution, compare
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount, ProviderRejected
@@ -253,9 +253,11 @@ class Reconciler:
     async def _report_differences(
         self, run_id: uuid.UUID, row: Any, found: list[Difference], counts: Counts, progress: Progress | None
     ) -> None:
-        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes."""
+        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes (if allowed)."""
         if not found:
             return
+        if not row["apply_fixes"]:
+            found = [listed_only(difference) for difference in found]
         async with self._uow() as uow:
             await uow.differences().add(run_id, found)
             for difference in found:
@@ -302,6 +304,11 @@ class Reconciler:
             )
             # The staged copy of the processor's records has served its purpose.
             await conn.execute(reconciliation_records.delete().where(reconciliation_records.c.run_id == run_id))
+
+
+def listed_only(difference: Difference) -> Difference:
+    """The difference for a person to look at: nothing is fixed by a run that may not change transactions."""
+    return replace(difference, resolution=Resolution.NEEDS_ATTENTION) if difference.completes_payment else difference
 
 
 def mismatch_event(run_id: uuid.UUID, row: Any, difference: Difference) -> DomainEvent:

@@ -25,8 +25,12 @@ async def queue_run(
     file_name: str | None = None,
     file_body: bytes | None = None,
     nightly: bool = False,
+    apply_fixes: bool = True,
 ) -> uuid.UUID | None:
-    """Record a queued run; None when the nightly run of that period is already recorded (another replica)."""
+    """Record a queued run; None when the nightly run of that period is already recorded (another replica).
+
+    `apply_fixes=False`: the run lists what it finds for a person and changes no transaction.
+    """
     run_id = uuid.uuid4()
     statement = (
         insert(reconciliations)
@@ -42,6 +46,7 @@ async def queue_run(
             file_name=file_name,
             file_body=file_body,
             nightly=1 if nightly else 0,
+            apply_fixes=apply_fixes,
         )
         .on_conflict_do_nothing()
         .returning(reconciliations.c.id)
@@ -87,6 +92,7 @@ async def run_view(engine: AsyncEngine, tenant_id: uuid.UUID, run_id: uuid.UUID)
         "from": rfc3339(row["period_from"]),
         "to": rfc3339(row["period_to"]),
         "status": row["status"],
+        "applies_fixes": row["apply_fixes"],
         "counts": row["counts"],
         "error": row["error"],
         "created_at": rfc3339(row["created_at"]),

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ingress.app import create_app
 from services.processor.app import bootstrap
 from shared.broker import topology
-from shared.broker.consumer import Delivery, Outcome
+from shared.broker.consumer import Delivery, DeliveryOutcome
 from shared.broker.publisher import ConfirmedPublisher
 from shared.persistence import driver
 from shared.persistence.database import create_engine, raw_dsn
@@ -126,7 +126,7 @@ async def test_a_command_is_retried_whichever_driver_failed(broken: Broken) -> N
         run = {**ids, "command_id": str(uuid.uuid4()), "reconciliation_id": str(uuid.uuid4())}  # SQLAlchemy Core
         for route, body in (("transaction.complete", complete), ("reconciliation.run", run)):
             delivery = Delivery(json.dumps(body).encode(), route, {}, body["command_id"])
-            assert await processor.consumer.process(delivery) == Outcome.RETRY, route
+            assert await processor.consumer.process(delivery) == DeliveryOutcome.RETRY, route
     finally:
         await processor.publisher.close()
 

@@ -24,6 +24,11 @@ REGISTRY = GatewayRegistry.load()
 INTEGRATOR = IntegratorAdapter()
 
 REQUIRED_KEYS: dict[str, dict[str, Any]] = {
+    "bank_transfer": {  # the example third-party gateway (examples/gateways/bank_transfer), installed for the suite
+        "secret": "bank-callback-secret-0123456789",
+        "beneficiary": "Acme LLC",
+        "account_number": "20208000900100001001",
+    },
     "cash": {},
     "click": {"service_id": 1, "merchant_id": 2, "merchant_user_id": 3, "secret_key": "click-secret"},
     "integrator": {"secret": "integrator-secret-0123456789", "name": "pos"},

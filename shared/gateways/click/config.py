@@ -19,6 +19,11 @@ class ClickConfig(AccountConfig):
     secret_key: str = Field(min_length=1, max_length=256)
     api_base: ProviderUrl = Field(default=PRODUCTION_API, max_length=500)
     return_url: LinkUrl | None = Field(default=None, max_length=2000)
+    fiscal_required: bool = False
+    """Refuse a payment without `details.receipt` (every sale needs a fiscal receipt)."""
+    tin: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    """The merchant's TIN for the receipt items' CommissionInfo (or `pinfl`)."""
+    pinfl: str | None = Field(default=None, pattern=r"^[0-9]{14}$")
 
     @field_validator("api_base")
     @classmethod

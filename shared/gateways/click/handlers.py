@@ -13,6 +13,7 @@ from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
+from shared.gateways.click.fiscal import FiscalSubmissions, intent, owed
 from shared.gateways.click.rules import is_repeated_prepare, verdict
 from shared.gateways.click.shop import (
     REPLY_BY,
@@ -45,15 +46,23 @@ class ShopVerdict:
 
 
 def wire(deps: ProcessorDeps) -> GatewayWiring:
-    return GatewayWiring(gateway=GATEWAY, calls=ClickCalls(deps.uow, deps.clock).answer)
+    fiscal = FiscalSubmissions(deps.uow, deps.engine, deps.clock)
+    return GatewayWiring(gateway=GATEWAY, calls=ClickCalls(deps.uow, deps.clock, fiscal).answer, tick=fiscal.sweep)
 
 
 class ClickCalls:
     """Answers the calls the ingress has authenticated (-8, -1, -3 are its own); the body is Click's answer."""
 
-    def __init__(self, uow: Callable[[], UnitOfWorkPort], clock: Clock, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWorkPort],
+        clock: Clock,
+        fiscal: FiscalSubmissions | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._fiscal = fiscal
         self._wall = wall
 
     async def answer(self, request: GatewayCall) -> dict[str, Any]:
@@ -77,6 +86,9 @@ class ClickCalls:
                 return answer(operation, received, ClickError.FAILED_TO_UPDATE)
             actor = f"gateway:click:{request.account_id}"
             await uow.commit(actor=actor, request_id=f"click:{operation.value}:{call.click_trans_id}")
+        paid_now = operation is Operation.COMPLETE and outcome.error is ClickError.SUCCESS
+        if self._fiscal is not None and paid_now and tx is not None and owed(tx):
+            self._fiscal.start(tx.tenant_id, tx.id)  # after the commit, outside it: the intent is stored
         return answer(operation, received, outcome.error, outcome.merchant_id, outcome.note)
 
     async def _prepare(self, uow: UnitOfWorkPort, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
@@ -118,10 +130,8 @@ class ClickCalls:
             tx.fail(now, {"error_code": call.error, "error_note": call.error_note, "sign_time": call.sign_time})
             return ShopVerdict(ClickError.TRANSACTION_CANCELLED)
         confirm_id = await _next_id(uow)
-        tx.complete(
-            now,
-            {"merchant_confirm_id": confirm_id, "click_paydoc_id": call.click_paydoc_id, "sign_time": call.sign_time},
-        )
+        paid = {"merchant_confirm_id": confirm_id, "click_paydoc_id": call.click_paydoc_id, "sign_time": call.sign_time}
+        tx.complete(now, {**paid, **(intent(now) if "receipt" in tx.details else {})})
         return ShopVerdict(ClickError.SUCCESS, confirm_id)
 
     def _too_late(self, reply_by: object) -> bool:

@@ -65,7 +65,14 @@ class MerchantApi:
         """Cancel a successful card payment in full (Click has no partial refund)."""
         return await self._call("DELETE", f"payment/reversal/{self._config.service_id}/{payment_id}")
 
-    async def _call(self, method: str, path: str) -> MerchantAnswer:
+    async def submit_items(self, body: dict[str, Any]) -> MerchantAnswer:
+        """Fiscalise a paid payment's items (`payment/ofd_data/submit_items`); a non-zero `error_code` is tried
+        again like a 5xx, and after the last attempt it is the answer (a 4xx raises ProviderRejected)."""
+        return await self._call("POST", "payment/ofd_data/submit_items", body, retry_refusals=True)
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, retry_refusals: bool = False
+    ) -> MerchantAnswer:
         policy = self._policy
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
@@ -73,6 +80,7 @@ class MerchantApi:
             retry=retry_if_exception_type(_Transient),
             reraise=True,
         )
+        refused: MerchantAnswer | None = None
         # api_base is the tenant's choice: public addresses only (the guarded transport), never a redirect.
         async with httpx.AsyncClient(
             base_url=self._config.api_base,
@@ -84,12 +92,20 @@ class MerchantApi:
             try:
                 async for attempt in retrying:
                     with attempt:
-                        return await self._once(http, method, path)
+                        answer = await self._once(http, method, path, body)
+                        if retry_refusals and answer.error_code != 0:
+                            refused = answer
+                            raise _Transient(f"error_code {answer.error_code}: {answer.error_note}")
+                        return answer
             except _Transient as exc:
+                if refused is not None and str(exc).startswith("error_code"):
+                    return refused
                 raise ProviderUnavailable(f"Click {method} {path}: {exc} (after {policy.attempts} attempts)") from exc
         raise ProviderUnavailable(f"Click {method} {path}: no attempt was made")  # pragma: no cover
 
-    async def _once(self, http: httpx.AsyncClient, method: str, path: str) -> MerchantAnswer:
+    async def _once(
+        self, http: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> MerchantAnswer:
         headers = {
             "Accept": "application/json",
             "Content-Type": "application/json",
@@ -97,7 +113,7 @@ class MerchantApi:
             "Auth": auth_header(self._config.merchant_user_id, self._config.secret_key, int(self._clock())),
         }
         try:
-            response = await http.request(method, path, headers=headers)
+            response = await http.request(method, path, headers=headers, json=body)
         except httpx.TimeoutException as exc:
             raise _Transient(f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

@@ -21,6 +21,8 @@ from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 GATEWAY = "octo"
+NOTIFIED = "notified_statuses"
+"""Details key: the statuses whose notify was applied (the transaction is tied to one Octo payment uuid)."""
 
 
 def wire(deps: ProcessorDeps) -> GatewayWiring:
@@ -88,7 +90,13 @@ def _uuid(text: str) -> uuid.UUID | None:
 
 def _apply(tx: Transaction, notice: Notice, status: OctoStatus, config: OctoConfig, now: datetime) -> NotifyVerdict:
     """One notify's effect on the locked transaction, and the answer Octo gets."""
+    applied = list(tx.details.get(NOTIFIED) or [])
+    if status.value in applied:
+        # The signature covers only the payment uuid and the status: a replayed notify (Octo's own resend, or
+        # a captured one sent again) must not bring other sums or card facts with it. Answered all the same.
+        return _answer(tx, status, config, now)
     facts = notice.details()
+    facts[NOTIFIED] = [*applied, status.value]
     current = parse_status(tx.details.get("status"))
     if current is not None and progress(status) < progress(current):
         facts.pop("status")  # a late notify adds its facts but never moves the recorded status back
@@ -99,6 +107,11 @@ def _apply(tx: Transaction, notice: Notice, status: OctoStatus, config: OctoConf
         if target is not TransactionStatus.PENDING and target is not tx.status:
             log.warning("Octo reports %s for a %s transaction", status.value, tx.status.value, extra={"id": str(tx.id)})
         tx.update(now, details=facts)
+    return _answer(tx, status, config, now)
+
+
+def _answer(tx: Transaction, status: OctoStatus, config: OctoConfig, now: datetime) -> NotifyVerdict:
+    """What Octo gets for this status; for waiting_for_capture, the capture decision (recorded once)."""
     if status is not OctoStatus.WAITING_FOR_CAPTURE:
         return NotifyVerdict()
     decision = decisions.on_waiting_notify(tx, config.capture_on_notify)

@@ -31,6 +31,9 @@ class PaymeConfig(AccountConfig):
     account_field: str = Field(default="order_id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     one_time: bool = True
     checkout_url: LinkUrl = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
+    fiscal_required: bool = Field(
+        default=False, description="refuse a payment without details.receipt (every sale needs a fiscal receipt)"
+    )
     allow_cancel_after_perform: bool = Field(
         default=True, description="false: CancelTransaction of a performed payment is refused with -31007"
     )

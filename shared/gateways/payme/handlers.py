@@ -137,7 +137,7 @@ class PaymeCalls:
     async def _check_perform(self, context: PaymeCallContext, params: CheckPerformParams) -> dict[str, Any]:
         order = await self._order(context, params.account, lock=False)
         rules.admit(order, params.amount, context.config)
-        return {"allow": True}
+        return records.check_perform_result(order)
 
     async def _create(self, context: PaymeCallContext, params: CreateParams) -> dict[str, Any]:
         known = await context.repo.find_by_detail(context.account.id, PAYME_ID, params.id)

@@ -11,7 +11,7 @@ from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
 from shared.domain.status import TransactionStatus
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 
 def wire(deps: ProcessorDeps) -> GatewayWiring:
@@ -19,7 +19,7 @@ def wire(deps: ProcessorDeps) -> GatewayWiring:
 
 
 class BankCallbacks:
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 
