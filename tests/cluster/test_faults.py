@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.broker.rpc import RPC_QUEUE
-from shared.broker.topology import PARKING_QUEUE, PROCESSOR, WORK_QUEUES
+from shared.broker.topology import PARKING_QUEUE, PROCESSOR, WEBHOOKS_QUEUE, WORK_QUEUES
 from shared.persistence.database import create_engine, raw_dsn
 from shared.security.cipher import Cipher
 from shared.settings import Settings
@@ -107,7 +107,8 @@ async def world(backends: tuple[RabbitCluster, StreamingReplica, str]) -> AsyncI
 
 def test_every_queue_is_a_quorum_queue_with_a_member_on_each_node(world: World) -> None:
     queues = {queue["name"]: queue for queue in world.cluster.queues()}
-    ours = [RPC_QUEUE, PARKING_QUEUE, *(name for work in WORK_QUEUES for name in (work.name, work.delay_queue))]
+    ours = [RPC_QUEUE, PARKING_QUEUE, WEBHOOKS_QUEUE]
+    ours += [name for work in WORK_QUEUES for name in (work.name, work.delay_queue)]
     for name in ours:
         assert queues[name]["type"] == "quorum", queues[name]
         assert sorted(queues[name]["members"]) == sorted(world.cluster.nodes), queues[name]
