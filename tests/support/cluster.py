@@ -22,6 +22,8 @@ from shared.settings import Settings
 from tests.support.system import System, free_port, service_env
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
+START_TIMEOUT_S = 240.0
+"""Eight Python processes starting at once on two busy cores take their time."""
 
 
 def _scripts() -> ModuleType:
@@ -120,7 +122,7 @@ class Fleet:
                     self.workers.append(self._system())
                 self.workers[index].start(name)
         for system in self.ingress:
-            system.wait_ready()
+            system.wait_ready(timeout=START_TIMEOUT_S)
 
     def backends(self) -> list[tuple[str, int]]:
         return [("127.0.0.1", system.port) for system in self.ingress]
