@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.broker.rpc import RPC_QUEUE
 from shared.broker.topology import PARKING_QUEUE, PROCESSOR, WEBHOOKS_QUEUE, WORK_QUEUES
-from shared.persistence.database import create_engine, raw_dsn
+from shared.persistence.database import create_engine
+from shared.persistence.driver import driver_of
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 from tests.conftest import Servers, drop_database, new_database
@@ -211,8 +211,8 @@ def _leader_of(cluster: RabbitCluster, queue: str) -> int:
 async def _settled(world: World, completed: set[str]) -> None:
     """Completed exactly once, one event each, nothing unsent in the outbox, nothing left in any queue."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    db = await asyncpg.connect(raw_dsn(world.settings.database_url))
-    try:
+    async with world.engine.connect() as conn:
+        db = await driver_of(conn)
         while True:
             statuses = dict(
                 await db.fetch("SELECT id::text, status FROM transactions WHERE tenant_id = $1", world.tenant.tenant_id)
@@ -235,8 +235,6 @@ async def _settled(world: World, completed: set[str]) -> None:
         twice = {tx: n for tx, n in per_transaction.items() if n != 1}
         assert not twice, f"completed more than once: {list(twice.items())[:5]}"
         assert completed <= set(per_transaction), "a completion without its event"
-    finally:
-        await db.close()
 
 
 async def _events_once(events: EventLog, completed: set[str]) -> None:
@@ -269,12 +267,10 @@ async def _json(request: Any, expected: int) -> dict[str, Any]:
 
 
 async def _until_status(world: World, transaction_id: str, status: str) -> None:
-    db = await asyncpg.connect(raw_dsn(world.settings.database_url))
-    try:
+    async with world.engine.connect() as conn:
+        db = await driver_of(conn)
         for _ in range(300):
             if await db.fetchval("SELECT status FROM transactions WHERE id = $1", uuid.UUID(transaction_id)) == status:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"{transaction_id} never became {status} on the primary")
-    finally:
-        await db.close()

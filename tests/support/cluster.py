@@ -107,7 +107,9 @@ class Fleet:
         env = service_env(self.settings, port)
         if self.read_url:
             env["BILLING_DATABASE_READ_URL"] = self.read_url
-        env["BILLING_DB_POOL_SIZE"] = "5"  # six or eight processes share the machine's PostgreSQL with others
+        env["BILLING_DB_POOL_SIZE"] = (
+            "4"  # eight processes share the machine's PostgreSQL (100 connections) with others
+        )
         return System(env=env, port=port)
 
     def start(self, ingress: int, workers: dict[str, int]) -> None:
