@@ -93,7 +93,7 @@ async def create_transaction(
         raise Problem(422, exc.code, str(exc)) from None
     transaction_id = uuid.uuid4()
     # The transaction as the processor will open it, so the answer is the domain's own view of it.
-    view = Transaction.open(
+    view = Transaction.pending(
         id=transaction_id,
         tenant_id=who.tenant_id,
         account_id=account.id,
