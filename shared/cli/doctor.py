@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 from aio_pika.abc import AbstractRobustConnection
 
+from shared.broker import connection as amqp
 from shared.broker.rpc import RPC_QUEUE
 from shared.broker.topology import DEAD_LETTER_EXCHANGE, PARKING_QUEUE, WEBHOOKS_QUEUE, WORK_QUEUES
 from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
@@ -118,7 +119,7 @@ async def _database(settings: Settings) -> Check:
 
 async def _connect_broker(settings: Settings, found: Findings) -> AbstractRobustConnection | None:
     try:
-        return await asyncio.wait_for(aio_pika.connect_robust(settings.amqp_url), TIMEOUT_S)
+        return await asyncio.wait_for(amqp.connect_robust(settings.amqp_url), TIMEOUT_S)
     except Exception as exc:  # aio-pika raises several kinds; all mean "unreachable"
         found.add(
             fail(
