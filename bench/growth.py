@@ -19,12 +19,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import aiohttp
 import asyncpg
 from ceilings import percentile
-from payments import Credentials, create, http_client, provision
+from payments import Credentials, create, get, http_client, provision
 from sandbox import Sandbox, Session, machine, run, utc_stamp, write_results
 from window import StepFailed
 
@@ -64,34 +63,22 @@ class Latency:
     errors: int
 
 
-async def get_json(client: aiohttp.ClientSession, step: str, url: str, **params: str) -> dict[str, Any]:
-    """GET expecting 200 and JSON, turning anything else into a StepFailed named after the step."""
-    try:
-        async with client.get(url, params=params) as answer:
-            if answer.status != 200:
-                raise StepFailed(f"{step}: HTTP {answer.status}")
-            document: dict[str, Any] = await answer.json(content_type=None)
-            return document
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise StepFailed(f"{step}: {type(exc).__name__}") from exc
-
-
 def queries(client: aiohttp.ClientSession, credentials: Credentials, ids: list[str]) -> list[Query]:
     """The requests measured at every size."""
 
     async def newest_cursor() -> None:
-        page = await get_json(client, "newest 50 (cursor)", "/v1/transactions", cursor="", page_size="50")
+        page = await get(client, "newest 50 (cursor)", "/v1/transactions", cursor="", page_size="50")
         if "total" in page or "next_cursor" not in page:
             raise StepFailed("newest 50 (cursor): not the cursor form")
 
     async def newest_page() -> None:
-        await get_json(client, "newest 50 (page)", "/v1/transactions", page="1", page_size="50")
+        await get(client, "newest 50 (page)", "/v1/transactions", page="1", page_size="50")
 
     async def get_one() -> None:
-        await get_json(client, "get one", f"/v1/transactions/{random.choice(ids)}")
+        await get(client, "get one", f"/v1/transactions/{random.choice(ids)}")
 
     async def count() -> None:
-        await get_json(client, "count", "/v1/transactions/count")
+        await get(client, "count", "/v1/transactions/count")
 
     async def create_one() -> None:
         await create(client, credentials.account_id)
