@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from services.ingress import problems
+from services.ingress import console, problems
 from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
 from services.ingress.body_limits import BodyLimit
@@ -68,6 +68,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     problems.install(app)
     for router in routers(gateways):
         app.include_router(router)
+    console.install(app)
     app.add_middleware(BodyLimit)  # inside the observability: refusals are counted and logged too
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.problems import Problem
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.broker.rpc import RpcClient
 from shared.gateways.registry import GatewayRegistry
-from shared.messages import COMMANDS_EXCHANGE
+from shared.messages import COMMANDS_EXCHANGE, CommandMessage
 from shared.persistence.idempotency import IdempotencyStore
 from shared.security.cipher import Cipher
 from shared.settings import Settings
@@ -38,11 +37,11 @@ class Ingress:
     waiters: Waiters
     rpc: RpcClient
 
-    async def send(self, routing_key: str, message: BaseModel, command_id: str) -> None:
-        """Hand a command to RabbitMQ; only a confirmed message counts as accepted."""
+    async def send(self, message: CommandMessage, command_id: str) -> None:
+        """Hand a command to RabbitMQ under its type's routing key; only a confirmed message counts as accepted."""
         body = json.dumps(message.model_dump(mode="json")).encode()
         try:
-            await self.publisher.publish(COMMANDS_EXCHANGE, routing_key, body, message_id=command_id)
+            await self.publisher.publish(COMMANDS_EXCHANGE, message.routing_key, body, message_id=command_id)
         except BrokerUnavailable as exc:
             raise Problem(
                 503, "broker_unavailable", "the command could not be handed to the broker; retry later"

@@ -9,7 +9,13 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
 
 from shared.broker.rpc import RPC_QUEUE
-from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
+from shared.messages import (
+    COMMANDS_EXCHANGE,
+    EVENTS_EXCHANGE,
+    GATEWAY_COMMANDS,
+    PROCESSOR_COMMANDS,
+    REFUNDS_COMMANDS,
+)
 
 DEAD_LETTER_EXCHANGE = "billing.dlx"
 PARKING_QUEUE = "billing.parking"
@@ -27,18 +33,8 @@ class WorkQueue:
         return f"{self.name}.delay"
 
 
-PROCESSOR = WorkQueue(
-    "billing.processor",
-    (
-        "transaction.create",
-        "transaction.complete",
-        "transaction.cancel",
-        "transaction.delete",
-        "reconciliation.run",
-        "gateway.#",  # gateway-specific commands: gateway.<name>.<what>
-    ),
-)
-REFUNDS = WorkQueue("billing.refunds", ("refund.request",))
+PROCESSOR = WorkQueue("billing.processor", (*(m.routing_key for m in PROCESSOR_COMMANDS), GATEWAY_COMMANDS))
+REFUNDS = WorkQueue("billing.refunds", tuple(m.routing_key for m in REFUNDS_COMMANDS))
 WORK_QUEUES = (PROCESSOR, REFUNDS)
 WEBHOOKS_QUEUE = "billing.webhooks"
 """The webhooks worker's own queue of every event: declared with the rest, so no event waits for its first start."""

@@ -137,6 +137,17 @@ class Transaction:
     def can_move_to(self, target: TransactionStatus) -> bool:
         return self.deleted_at is None and can_transition(self.status, target)
 
+    def may_be_deleted(self) -> bool:
+        """Only a transaction that was never paid may be deleted (a pending one is canceled first)."""
+        return self.deleted_at is None and not self.status.was_paid()
+
+    def may_be_refunded(self) -> bool:
+        return self.deleted_at is None and self.status.is_refundable()
+
+    def refundable(self, in_flight: int) -> int:
+        """What a new refund may still take: the remainder less what requested refunds hold back (may be < 0)."""
+        return self.remainder - in_flight
+
     def complete(self, at: datetime, details: dict[str, Any] | None = None, captured: int | None = None) -> None:
         """Paid; `captured` is what a two-stage payment actually took when less than the authorised amount."""
         if captured is None or captured == self.amount:
@@ -192,7 +203,7 @@ class Transaction:
 
     def delete(self, at: datetime) -> None:
         """Soft-delete a never-paid transaction; a pending one is canceled first."""
-        if self.deleted_at is not None or self.status.was_paid():
+        if not self.may_be_deleted():
             raise TransitionNotAllowed(f"a {self.status.value} transaction cannot be deleted")
         if self.status is TransactionStatus.PENDING:
             self.cancel(at, reason="deleted")
@@ -211,9 +222,9 @@ class Transaction:
         at: datetime,
     ) -> Refund:
         """Open a refund; `in_flight` is what requested-but-unsettled refunds already hold back."""
-        if self.deleted_at is not None or not self.status.is_refundable():
+        if not self.may_be_refunded():
             raise TransitionNotAllowed(f"a {self.status.value} transaction cannot be refunded")
-        available = self.remainder - in_flight
+        available = self.refundable(in_flight)
         wanted = available if amount is None else amount
         if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted <= 0:
             if amount is None:

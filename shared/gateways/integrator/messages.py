@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.messages import CommandMessage
-
-STATUS_ROUTE = "gateway.integrator.status"
 
 
 class IntegratorCallback(BaseModel):
@@ -23,6 +21,8 @@ class IntegratorCallback(BaseModel):
 
 
 class IntegratorStatusMessage(CommandMessage):
+    routing_key: ClassVar[str] = "gateway.integrator.status"
+
     account_id: uuid.UUID
     transaction_id: uuid.UUID
     status: Literal["completed", "failed", "canceled"]
