@@ -33,6 +33,9 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, settings.db_pool_size)
+        replica = (
+            create_engine(settings.database_read_url, settings.db_pool_size) if settings.database_read_url else None
+        )
         await topology.declare(settings.amqp_url, settings.retry_delay_ms)
         publisher = ConfirmedPublisher(settings.amqp_url)
         await publisher.start()
@@ -52,12 +55,15 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             accounts=AccountCache(engine, cipher),
             waiters=waiters,
             rpc=rpc,
+            replica=replica,
         )
         try:
             yield
         finally:
             await publisher.close()
             await engine.dispose()
+            if replica is not None:
+                await replica.dispose()
 
     app = FastAPI(
         title="Billing service",

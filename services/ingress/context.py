@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +15,7 @@ from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.broker.rpc import RpcClient
 from shared.gateways.registry import GatewayRegistry
 from shared.messages import COMMANDS_EXCHANGE, CommandMessage
+from shared.persistence import replica
 from shared.persistence.idempotency import IdempotencyStore
 from shared.security.cipher import Cipher
 from shared.settings import Settings
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from services.ingress.account_cache import AccountCache
     from services.ingress.auth import KeyCache
     from services.ingress.waiters import Waiters
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +40,12 @@ class Ingress:
     accounts: AccountCache
     waiters: Waiters
     rpc: RpcClient
+    replica: AsyncEngine | None = None
+    """BILLING_DATABASE_READ_URL's engine, when set."""
+
+    async def read(self, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """A read-only query that may see data a little behind the primary: on the replica when there is one."""
+        return await replica.read(self.engine, self.replica, query)
 
     async def send(self, message: CommandMessage, command_id: str) -> None:
         """Hand a command to RabbitMQ under its type's routing key; only a confirmed message counts as accepted."""

@@ -8,6 +8,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared.broker import connection as amqp
 from shared.broker.consumer import ATTEMPT_HEADER, ORIGIN_HEADER, REASON_HEADER, ROUTING_KEY_HEADER
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE
@@ -65,7 +66,7 @@ def tenant_of(message: AbstractIncomingMessage) -> str | None:
 
 async def list_parked(url: str, limit: int, tenant_id: str | None = None) -> list[dict[str, Any]]:
     """The parked messages (only one tenant's when `tenant_id` is given), left parked."""
-    connection = await aio_pika.connect(url)
+    connection = await amqp.connect(url)
     try:
         channel = await connection.channel()
         taken = await _take_all(channel, limit)
@@ -81,7 +82,7 @@ async def replay(url: str, message_ids: set[str] | None, limit: int, tenant_id: 
     """Republish parked commands to billing.commands (all, or those with the given ids, or only one tenant's)."""
     publisher = ConfirmedPublisher(url)
     await publisher.start()
-    connection = await aio_pika.connect(url)
+    connection = await amqp.connect(url)
     replayed: list[str] = []
     try:
         channel = await connection.channel()

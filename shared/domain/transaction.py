@@ -74,9 +74,40 @@ class Transaction:
         payment_url: str | None = None,
         expires_at: datetime | None = None,
     ) -> Transaction:
+        tx = cls.pending(
+            id=id,
+            tenant_id=tenant_id,
+            account_id=account_id,
+            gateway=gateway,
+            money=money,
+            details=details,
+            metadata=metadata,
+            at=at,
+            payment_url=payment_url,
+            expires_at=expires_at,
+        )
+        tx._record("create", None, EventType.TRANSACTION_CREATED)
+        return tx
+
+    @classmethod
+    def pending(
+        cls,
+        *,
+        id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        account_id: uuid.UUID,
+        gateway: str,
+        money: Money,
+        details: dict[str, Any],
+        metadata: dict[str, Any],
+        at: datetime,
+        payment_url: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> Transaction:
+        """The transaction as `open` makes it, its creation not recorded (what the ingress answers before it exists)."""
         if money.minor <= 0:
             raise InvalidAmount("amount must be greater than zero")
-        tx = cls(
+        return cls(
             id=id,
             tenant_id=tenant_id,
             account_id=account_id,
@@ -91,8 +122,6 @@ class Transaction:
             payment_url=payment_url,
             expires_at=expires_at,
         )
-        tx._record("create", None, EventType.TRANSACTION_CREATED)
-        return tx
 
     @property
     def amount(self) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress import cursors
 from services.ingress.auth import require
@@ -38,16 +40,33 @@ WAIT_TIMEOUT_S = 10.0
 IDEMPOTENCY_KEY = Header(alias="Idempotency-Key", max_length=255)
 
 
+T = TypeVar("T")
+
+
 def reads(ctx: Ingress, who: Principal) -> TenantReads:
+    """On the primary: what a command checks, or a read that must see the caller's own writes."""
     return TenantReads(ctx.engine, who.tenant_id)
 
 
-async def _visible(ctx: Ingress, who: Principal, transaction_id: uuid.UUID) -> Transaction:
-    """The aggregate as recorded: the ingress asks it what may happen next, and never writes it."""
-    tx = await reads(ctx, who).transaction(transaction_id)
-    if tx is None:
+async def replica_read(ctx: Ingress, who: Principal, query: Callable[[TenantReads], Awaitable[T]]) -> T:
+    """The GET queries: on the read replica when one is configured (it may be a little behind the primary)."""
+
+    def on(engine: AsyncEngine) -> Awaitable[T]:
+        return query(TenantReads(engine, who.tenant_id))
+
+    return await ctx.read(on)
+
+
+def _found(found: T | None, transaction_id: uuid.UUID) -> T:
+    """What was read for a visible transaction, or 404 when the tenant has no such transaction."""
+    if found is None:
         raise Problem(404, "transaction_not_found", f"no transaction {transaction_id}")
-    return tx
+    return found
+
+
+async def _visible(ctx: Ingress, who: Principal, transaction_id: uuid.UUID) -> Transaction:
+    """The aggregate as recorded, on the primary: the ingress asks it what may happen next, and never writes it."""
+    return _found(await reads(ctx, who).transaction(transaction_id), transaction_id)
 
 
 @router.post("", status_code=202)
@@ -74,7 +93,7 @@ async def create_transaction(
         raise Problem(422, exc.code, str(exc)) from None
     transaction_id = uuid.uuid4()
     # The transaction as the processor will open it, so the answer is the domain's own view of it.
-    view = Transaction.open(
+    view = Transaction.pending(
         id=transaction_id,
         tenant_id=who.tenant_id,
         account_id=account.id,
@@ -138,7 +157,7 @@ async def count_transactions(
     created_to: datetime | None = None,
 ) -> dict[str, int]:
     filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
-    return {"count": await reads(ctx, who).count(filters)}
+    return {"count": await replica_read(ctx, who, lambda r: r.count(filters))}
 
 
 @router.get("")
@@ -160,8 +179,8 @@ async def list_transactions(
 ) -> dict[str, Any]:
     filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
     if cursor is not None:
-        return await _cursor_page(reads(ctx, who), filters, sort, cursor, page_size)
-    items, total = await reads(ctx, who).page(filters, sort, page, page_size)
+        return await replica_read(ctx, who, lambda r: _cursor_page(r, filters, sort, cursor, page_size))
+    items, total = await replica_read(ctx, who, lambda r: r.page(filters, sort, page, page_size))
     return {"items": items, "page": page, "page_size": page_size, "total": total}
 
 
@@ -185,7 +204,7 @@ async def search_transactions(
 ) -> dict[str, Any]:
     conditions = [DetailCondition(tuple(str(p) for p in f.path), f.op, f.value) for f in body.filters]
     try:
-        items = await reads(ctx, who).search(body.gateway, conditions, body.limit)
+        items = await replica_read(ctx, who, lambda r: r.search(body.gateway, conditions, body.limit))
     except InvalidQuery as exc:
         raise Problem(422, "invalid_filter", str(exc)) from None
     return {"items": items}
@@ -195,7 +214,7 @@ async def search_transactions(
 async def get_transaction(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
 ) -> dict[str, Any]:
-    return (await _visible(ctx, who, transaction_id)).view()
+    return _found(await replica_read(ctx, who, lambda r: r.transaction(transaction_id)), transaction_id).view()
 
 
 def _accepted(transaction_id: uuid.UUID, command: str, command_id: str) -> JSONResponse:
@@ -329,13 +348,17 @@ async def request_refund(
 async def list_refunds(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
 ) -> dict[str, Any]:
-    await _visible(ctx, who, transaction_id)
-    return {"items": await reads(ctx, who).refunds_of(transaction_id)}
+    async def listed(r: TenantReads) -> list[dict[str, Any]] | None:
+        return None if await r.get(transaction_id) is None else await r.refunds_of(transaction_id)
+
+    return {"items": _found(await replica_read(ctx, who, listed), transaction_id)}
 
 
 @router.get("/{transaction_id}/audit")
 async def audit_trail(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
 ) -> dict[str, Any]:
-    await _visible(ctx, who, transaction_id)
-    return {"items": await reads(ctx, who).audit_of(transaction_id)}
+    async def trail(r: TenantReads) -> list[dict[str, Any]] | None:
+        return None if await r.get(transaction_id) is None else await r.audit_of(transaction_id)
+
+    return {"items": _found(await replica_read(ctx, who, trail), transaction_id)}
