@@ -49,6 +49,7 @@ CODE_DETAILS = {
     "database_unavailable": N_("The database is unavailable; retry later."),
     "malformed_event": N_("The event could not be read."),
     "unsafe_webhook_url": N_("The webhook URL is not allowed."),
+    "invalid_webhook_events": N_("The list of webhook event types is invalid."),
     "webhook_delivery_not_found": N_("The webhook delivery does not exist."),
     "webhook_endpoint_not_found": N_("The webhook endpoint does not exist."),
     "idempotency_key_reused": N_("This Idempotency-Key was used with another body."),
