@@ -56,6 +56,7 @@ CODE_DETAILS = {
     "invalid_amount": N_("The amount is not valid for this payment."),
     "invalid_api_key": N_("The API key is unknown or revoked."),
     "invalid_filter": N_("The search filter cannot be run."),
+    "invalid_cursor": N_("The list cursor is not valid; start again from the first page."),
     "invalid_gateway_config": N_("The gateway account's configuration is invalid."),
     "invalid_request": N_("The request is invalid."),
     "malformed_json": N_("The body is not valid JSON."),
