@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
     metrics_port_refunds: int = Field(default=9102, ge=0, le=65535)
     """Where the refunds worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    rate_limit_rps: float = Field(default=50.0, gt=0)
+    """Requests a second each API key earns back (token bucket, per ingress replica)."""
+    rate_limit_burst: int = Field(default=100, ge=1)
+    """Requests an API key may spend at once (the bucket's size)."""
+    webhook_log_days: int = Field(default=90, ge=1)
+    """How long gateway calls stay in webhook_log before the scheduler deletes them."""
     tracing: Literal["off", "console", "otlp"] = "off"
     """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 

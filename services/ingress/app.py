@@ -14,6 +14,7 @@ from services.ingress.auth import KeyCache
 from services.ingress.body_limits import BodyLimit
 from services.ingress.context import Ingress
 from services.ingress.observability import RequestObservability
+from services.ingress.rate_limit import TokenBuckets
 from services.ingress.routes import routers
 from services.ingress.waiters import Waiters
 from shared import metrics, tracing
@@ -49,6 +50,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             cipher=cipher,
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
+            buckets=TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst),
             accounts=AccountCache(engine, cipher),
             waiters=waiters,
             rpc=rpc,
