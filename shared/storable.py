@@ -8,12 +8,14 @@ event, so their size is capped too.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_core import PydanticCustomError
 
 METADATA_MAX_BYTES = 16 * 1024
 """`metadata` as compact UTF-8 JSON: the caller's own notes (project and stage ids, references)."""
+T = TypeVar("T")
+
 DETAILS_MAX_BYTES = 64 * 1024
 """`details` as compact UTF-8 JSON: a gateway's typed fields, a fiscal receipt's items."""
 
@@ -51,7 +53,7 @@ def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
 
 
-def capped(value: Any, limit: int) -> Any:
+def capped(value: T, limit: int) -> T:
     """A validator: `value` unchanged, or a validation error when its JSON is larger than `limit` bytes."""
     size = json_size(value)
     if size > limit:
