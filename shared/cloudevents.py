@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +24,17 @@ class RefundView(BaseModel):
     updated_at: datetime
 
 
+class ReportingView(BaseModel):
+    """The transaction in its tenant's reporting currency, converted when the change was made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    currency: str = Field(min_length=3, max_length=3, description="the tenant's reporting currency")
+    amount: int = Field(description="minor units of the reporting currency, rounded half to even")
+    rate: str = Field(description="decimal string: reporting-currency units for one unit of the transaction's")
+    rate_date: date = Field(description="the date of the rate used: the latest on or before the change's day (UTC)")
+
+
 class TransactionView(BaseModel):
     """A transaction as the API shows it, at the moment of the change; refund events add the refund."""
 
@@ -37,6 +48,7 @@ class TransactionView(BaseModel):
     amount: int = Field(description="minor units (ISO 4217 exponent)")
     refunded_amount: int
     currency: str = Field(min_length=3, max_length=3)
+    reporting: ReportingView | None = Field(description="null when no rate of the last 7 days existed")
     details: dict[str, Any]
     metadata: dict[str, Any] = Field(description="metadata.project_id / metadata.stage_id travel in every event")
     payment_url: str | None

@@ -57,6 +57,12 @@ PAYMENTS = Counter(
     ("gateway", "status"),
 )
 
+REPORTING_RATE_MISSING = Counter(
+    "billing_reporting_rate_missing_total",
+    "Changes committed without a conversion into the tenant's reporting currency: no rate of the last 7 days.",
+    ("currency", "reporting_currency"),
+)
+
 
 def exchange_label(exchange: str) -> str:
     """The default exchange has no name; Prometheus would drop an empty label value."""

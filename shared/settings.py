@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     """Requests an API key may spend at once (the bucket's size)."""
     webhook_log_days: int = Field(default=90, ge=1)
     """How long gateway calls stay in webhook_log before the scheduler deletes them."""
+    rates_source: str = ""
+    """Where the processor fetches the day's exchange rates once a day: `cbu` or an installed
+    `billing.rates_sources` plug-in; empty turns the scheduled fetch off (rates are then imported by hand)."""
+    rates_url: str | None = None
+    """The rate source's URL (`{date}` becomes YYYY-MM-DD); empty means the source's own (CBU's archive)."""
     tracing: Literal["off", "console", "otlp"] = "off"
     """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 

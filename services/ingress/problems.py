@@ -46,7 +46,8 @@ def problem_response(status: int, code: str, detail: str, instance: str | None =
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, request.url.path, **exc.extra)
+        instance = request.url.path if exc.show_instance else None
+        return problem_response(exc.status, exc.code, exc.detail, instance, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

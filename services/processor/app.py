@@ -10,8 +10,8 @@ from datetime import timedelta
 from faststream.rabbit import RabbitBroker
 
 from services.processor import commands_in
+from services.processor.daily_rates import DailyRates
 from services.processor.gateway_calls import GatewayCalls, serve_calls
-from services.processor.gateways import discover
 from services.processor.handlers import TransactionHandlers
 from services.processor.nightly import NightlyReconciliation
 from services.processor.scheduler import Scheduler
@@ -33,6 +33,7 @@ from shared.messages import (
 )
 from shared.persistence.database import create_engine, raw_dsn
 from shared.persistence.unit_of_work import UnitOfWork
+from shared.rates.sources import configured_source
 from shared.reconciliation.engine import Reconciler
 from shared.security.cipher import Cipher
 from shared.settings import Settings, secret_key
@@ -62,7 +63,8 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         await reconciler.run(m.tenant_id, m.reconciliation_id)
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
-    wirings = discover(ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader))
+    deps = ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader)
+    wirings = [gateway.processor(deps) for gateway in registry.manifests() if gateway.processor is not None]
     routes: dict[str, CommandRoute] = {
         "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
         "transaction.complete": (
@@ -81,8 +83,15 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     serve_calls(broker, GatewayCalls({w.gateway: w.calls for w in wirings if w.calls is not None}))
     relay = OutboxRelay(engine, publisher, raw_dsn(settings.database_url))
     polled = [adapter.name for adapter in registry.all() if adapter.polls_provider]
+    source = configured_source(settings)
     scheduler = Scheduler(
-        engine, handlers, clock, settings.scheduler_interval_s, polled, timedelta(seconds=settings.janitor_after_s)
+        engine,
+        handlers,
+        clock,
+        settings.scheduler_interval_s,
+        polled,
+        timedelta(seconds=settings.janitor_after_s),
+        daily_rates=None if source is None else DailyRates(engine, source, clock),
     )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
     return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly)

@@ -1,4 +1,5 @@
-"""The scheduler: expires overdue pending transactions, asks providers about stale ones, prunes bookkeeping.
+"""The scheduler: expires overdue pending transactions, asks providers about stale ones, prunes bookkeeping,
+and fetches the day's exchange rates when a rate source is configured.
 
 Expiry and the provider janitor run as separate loops, so a slow provider never delays an expiry.
 """
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.processor.daily_rates import DailyRates
 from services.processor.handlers import TransactionHandlers
 from shared.clock import Clock
 from shared.persistence import maintenance
@@ -34,6 +36,7 @@ class Scheduler:
         interval_s: float,
         polled_gateways: list[str],
         janitor_after: timedelta = timedelta(seconds=30),
+        daily_rates: DailyRates | None = None,
     ) -> None:
         self._engine = engine
         self._handlers = handlers
@@ -42,12 +45,13 @@ class Scheduler:
         self._polled_gateways = polled_gateways
         self._janitor_after = janitor_after
         self._next_ask: dict[uuid.UUID, tuple[datetime, timedelta]] = {}
+        self._daily_rates = daily_rates
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(
-            self._every_tick(stop, self._expiry_tick),
-            self._every_tick(stop, self.ask_providers),
-        )
+        loops = [self._every_tick(stop, self._expiry_tick), self._every_tick(stop, self.ask_providers)]
+        if self._daily_rates is not None:
+            loops.append(self._every_tick(stop, self._daily_rates.tick))
+        await asyncio.gather(*loops)
 
     async def _every_tick(self, stop: asyncio.Event, tick: Callable[[], Awaitable[object]]) -> None:
         while not stop.is_set():

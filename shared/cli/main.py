@@ -24,10 +24,12 @@ tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
+rates_app = typer.Typer(help="Exchange rates (kept by the service's operator).", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(rates_app, name="rates")
 secrets_app = typer.Typer(help="The keys that encrypt stored credentials.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 
@@ -122,12 +124,14 @@ def up() -> None:
     """Run ingress, processor and refunds (with the outbox relay and scheduler) as one supervised group."""
     from shared.cli.supervisor import Unreachable, check_dependencies, supervise
     from shared.persistence.database import create_database_if_missing, upgrade
+    from shared.rates.sources import configured_source
     from shared.settings import secret_key
 
     config = settings()
     _logging("up", config)
     try:
         secret_key(config)
+        configured_source(config)
         asyncio.run(check_dependencies(config))
     except (Unreachable, ConfigurationError) as exc:
         fail(str(exc))
@@ -151,9 +155,14 @@ def ingress() -> None:
 def processor() -> None:
     """Run the processor alone (with the outbox relay and the scheduler)."""
     from services.processor.app import serve
+    from shared.rates.sources import configured_source
 
     config = settings()
     _logging("processor", config)
+    try:
+        configured_source(config)
+    except ConfigurationError as exc:
+        fail(str(exc))
     run_service(serve(config))
 
 
@@ -195,22 +204,33 @@ def asyncapi(
 
 
 @tenant_app.command("create")
-def tenant_create(name: Annotated[str, typer.Option("--name", help="the tenant's name")]) -> None:
+def tenant_create(
+    name: Annotated[str, typer.Option("--name", help="the tenant's name")],
+    reporting_currency: Annotated[
+        str, typer.Option("--reporting-currency", help="the ISO 4217 currency the tenant books in")
+    ] = "UZS",
+) -> None:
     """Create a tenant."""
+    from shared.domain.errors import UnknownCurrency
+    from shared.domain.money import Currency
     from shared.persistence.admin import create_tenant
 
     if not name.strip():
         fail("--name must not be empty")
+    try:
+        currency = Currency.of(reporting_currency).code
+    except UnknownCurrency as exc:
+        fail(f"--reporting-currency: {exc}")
     config = settings()
 
     async def go() -> uuid.UUID:
         engine = _engine(config)
         try:
-            return await create_tenant(engine, name.strip())
+            return await create_tenant(engine, name.strip(), currency)
         finally:
             await engine.dispose()
 
-    out({"id": str(run(go())), "name": name.strip()})
+    out({"id": str(run(go())), "name": name.strip(), "reporting_currency": currency})
 
 
 @apikey_app.command("create")
@@ -364,6 +384,32 @@ def gateway_add(
             await engine.dispose()
 
     out(run(go()))
+
+
+@rates_app.command("import")
+def rates_import(
+    file: Annotated[Path, typer.Option("--file", help="the rate list to import")],
+    form: Annotated[str, typer.Option("--format", help="cbu (the CBU's daily JSON) or json")],
+) -> None:
+    """Import a day's rates; a rate that differs from the stored one is kept as a correction (a new row)."""
+    from shared.cli.rates import import_rates
+
+    if not file.is_file():
+        fail(f"--file {file} is not a readable file")
+    out(run(import_rates(settings(), file.read_bytes(), form, f"{form}-file:{file.name}")))
+
+
+@rates_app.command("set")
+def rates_set(
+    on: Annotated[str, typer.Option("--date", help="the rate's date, YYYY-MM-DD")],
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. USD")],
+    rate: Annotated[str, typer.Option("--rate", help="quote-currency units for one unit, e.g. 12650.12")],
+    quote: Annotated[str, typer.Option("--quote", help="the quote currency")] = "UZS",
+) -> None:
+    """Set one rate by hand (a correction of a stored one is a new row; the newest is used)."""
+    from shared.cli.rates import set_rate
+
+    out(run(set_rate(settings(), on, currency, rate, quote)))
 
 
 @dlq_app.command("list")

@@ -54,6 +54,8 @@ class Transaction:
     payment_url: str | None = None
     expires_at: datetime | None = None
     deleted_at: datetime | None = None
+    reporting: dict[str, Any] | None = None
+    """The amount in the tenant's reporting currency as of the last change (see `report_in`)."""
     version: int = 0
     changes: list[Change] = field(default_factory=list, repr=False, compare=False)
 
@@ -115,12 +117,22 @@ class Transaction:
             "amount": self.amount,
             "refunded_amount": self.refunded_amount,
             "currency": self.currency,
+            "reporting": self.reporting,
             "details": self.details,
             "metadata": self.metadata,
             "payment_url": self.payment_url,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }
+
+    def report_in(self, conversion: dict[str, Any] | None) -> None:
+        """Book the changes not yet committed in the reporting currency: they all show this conversion.
+
+        Computed once, when the change is committed, and stored: a rate corrected later never moves it.
+        """
+        self.reporting = conversion
+        for change in self.changes:
+            change.after["reporting"] = conversion  # the event's data is this same dict
 
     def can_move_to(self, target: TransactionStatus) -> bool:
         return self.deleted_at is None and can_transition(self.status, target)

@@ -56,6 +56,13 @@ Host = Annotated[IngressHost, Depends(ingress_host)]
 """A route's parameter `host: Host` is the ingress."""
 
 
+def unauthenticated() -> Problem:
+    """One answer for an unknown account and a bad signature alike: a caller cannot tell which accounts exist."""
+    return Problem(
+        401, "unauthenticated", "the call is not signed by a gateway account this URL names", show_instance=False
+    )
+
+
 async def gateway_account(host: IngressHost, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
     """Webhooks name their account in the URL; the account tells the tenant."""
     account = await host.accounts.named(gateway, account_id)
@@ -65,11 +72,25 @@ async def gateway_account(host: IngressHost, gateway: str, account_id: uuid.UUID
 
 
 async def signed_call(
-    host: IngressHost, request: Request, gateway: str, account_id: uuid.UUID
+    host: IngressHost, request: Request, gateway: str, account_id: str
 ) -> tuple[bytes, GatewayAccount]:
-    """The raw body (its signature is checked over these exact bytes) and the account, or a problem+json."""
+    """The raw body (its signature is checked over these exact bytes) and the account; else `unauthenticated()`.
+
+    The caller checks the signature next and answers a bad one with `unauthenticated()` too.
+    """
     raw = await request.body()  # the ingress cuts it at the webhook limit (services/ingress/body_limits.py)
-    account = await gateway_account(host, gateway, account_id)
+    account = await named_account(host, gateway, account_id)
     if account is None:
-        raise Problem(404, "account_not_found", f"no {gateway} account {account_id}")
+        raise unauthenticated()
     return raw, account
+
+
+async def named_account(host: IngressHost, gateway: str, account_id: str) -> GatewayAccount | None:
+    """The account of the URL's id (only the canonical form printed in webhook_urls), or None."""
+    try:
+        wanted = uuid.UUID(account_id)
+    except ValueError:
+        return None
+    if str(wanted) != account_id.lower():
+        return None
+    return await gateway_account(host, gateway, wanted)

@@ -31,11 +31,26 @@ class AccountView:
     updated_at: datetime
 
 
-async def create_tenant(engine: AsyncEngine, name: str) -> uuid.UUID:
+async def create_tenant(engine: AsyncEngine, name: str, reporting_currency: str = "UZS") -> uuid.UUID:
     tenant_id = uuid.uuid4()
     async with engine.begin() as conn:
-        await conn.execute(insert(tenants).values(id=tenant_id, name=name))
+        await conn.execute(insert(tenants).values(id=tenant_id, name=name, reporting_currency=reporting_currency))
     return tenant_id
+
+
+async def tenant_view(engine: AsyncEngine, tenant_id: uuid.UUID) -> dict[str, Any] | None:
+    """The tenant as `GET /v1/tenant` shows it."""
+    query = select(tenants.c.id, tenants.c.name, tenants.c.reporting_currency).where(tenants.c.id == tenant_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return None if row is None else {"id": str(row.id), "name": row.name, "reporting_currency": row.reporting_currency}
+
+
+async def set_reporting_currency(engine: AsyncEngine, tenant_id: uuid.UUID, code: str) -> dict[str, Any] | None:
+    """Change the currency the tenant books in; conversions already stored keep the currency they were made in."""
+    async with engine.begin() as conn:
+        await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(reporting_currency=code))
+    return await tenant_view(engine, tenant_id)
 
 
 async def tenant_exists(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:

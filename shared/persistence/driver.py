@@ -24,23 +24,31 @@ from shared.domain.transaction import Transaction
 
 TRANSACTION_COLUMNS = (
     "id, tenant_id, account_id, gateway, status, amount, refunded_amount, currency, details, metadata, "
-    "payment_url, version, expires_at, created_at, updated_at, deleted_at"
+    "payment_url, version, expires_at, created_at, updated_at, deleted_at, reporting"
 )
 SELECT_TRANSACTION = f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE tenant_id = $1 AND id = $2"
 SELECT_TRANSACTION_FOR_UPDATE = SELECT_TRANSACTION + " FOR UPDATE"
 SELECT_VISIBLE_TRANSACTION = SELECT_TRANSACTION + " AND deleted_at IS NULL"
 INSERT_TRANSACTION = (
     "INSERT INTO transactions (id, tenant_id, account_id, gateway, status, amount, refunded_amount, currency, "
-    "details, metadata, payment_url, expires_at, deleted_at, created_at, updated_at, version) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "details, metadata, payment_url, expires_at, deleted_at, created_at, updated_at, reporting, version) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
     "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 UPDATE_TRANSACTION = (
     "UPDATE transactions SET tenant_id = $3, account_id = $4, gateway = $5, status = $6, amount = $7, "
     "refunded_amount = $8, currency = $9, details = $10, metadata = $11, payment_url = $12, expires_at = $13, "
-    "deleted_at = $14, created_at = $15, updated_at = $16, version = $17 "
+    "deleted_at = $14, created_at = $15, updated_at = $16, reporting = $17, version = $18 "
     "WHERE id = $1 AND version = $2 RETURNING id"
 )
+REPORTING_RATES = (
+    "SELECT t.reporting_currency, r.day, r.currency, r.quote, r.rate, r.nominal FROM tenants t "
+    "LEFT JOIN LATERAL (SELECT DISTINCT ON (day, currency, quote) day, currency, quote, rate, nominal "
+    " FROM exchange_rates WHERE day BETWEEN $2 AND $3 AND currency IN ($4, t.reporting_currency) "
+    " AND $4 <> t.reporting_currency ORDER BY day, currency, quote, id DESC) r ON true WHERE t.id = $1"
+)
+"""A tenant's reporting currency and the rates (newest row per date, currency and quote) that may convert
+`$4` into it between the dates `$2` and `$3`: direct, inverse and both legs of a cross rate."""
 CLAIM = "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING message_id"
 AUDIT_OUTBOX_AND_WEBHOOKS = (
     "WITH audit AS ("
@@ -167,6 +175,7 @@ def transaction_row(tx: Transaction) -> tuple[Any, ...]:
         tx.deleted_at,
         tx.created_at,
         tx.updated_at,
+        json_text(tx.reporting),
     )
 
 

@@ -25,6 +25,7 @@ def transaction_from_row(row: Any) -> Transaction:
         payment_url=row["payment_url"],
         expires_at=row["expires_at"],
         deleted_at=row["deleted_at"],
+        reporting=row["reporting"],
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -31,6 +33,7 @@ tenants = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False),
+    Column("reporting_currency", String(3), nullable=False, server_default=text("'UZS'")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
@@ -82,6 +85,7 @@ transactions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("reporting", JSONB),
     CheckConstraint("amount > 0", name="ck_transactions_amount_positive"),
     CheckConstraint(
         "refunded_amount >= 0 AND refunded_amount <= amount", name="ck_transactions_refunded_within_amount"
@@ -248,3 +252,34 @@ reconciliation_differences = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Index("ix_reconciliation_differences_run", "run_id", "id"),
 )
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("quote", String(3), nullable=False),
+    Column("rate", Numeric, nullable=False),
+    Column("nominal", Integer, nullable=False, server_default=text("1")),
+    Column("source", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("rate > 0", name="ck_exchange_rates_rate_positive"),
+    CheckConstraint("nominal > 0", name="ck_exchange_rates_nominal_positive"),
+    CheckConstraint("currency <> quote", name="ck_exchange_rates_pair"),
+    Index("ix_exchange_rates_lookup", "currency", "day", "quote", "id"),
+)
+"""Append-only: a correction is a new row, and the newest row of a (day, currency, quote) is the one used."""
+
+rate_fetches = Table(
+    "rate_fetches",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("done_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    PrimaryKeyConstraint("source", "day"),
+)
+"""One scheduled fetch per rate source and day across every processor replica."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared import metrics, tracing
 from shared.domain.errors import DomainError
 from shared.domain.events import DomainEvent, EventType
+from shared.domain.exchange import MAX_RATE_AGE, Rate, convert
+from shared.domain.money import Currency
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
@@ -21,6 +24,7 @@ from shared.persistence import driver
 from shared.persistence.repositories import AccountRepository, RefundRepository, TransactionRepository
 from shared.security.cipher import Cipher
 
+log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "billing_outbox"
 STATUS_REACHED = {
     EventType.TRANSACTION_CREATED: "pending",
@@ -145,6 +149,7 @@ class UnitOfWork:
         for tx in self._transactions:
             if not tx.changes:
                 continue
+            tx.report_in(await self._reporting(tx))
             if not await self._write_transaction(tx):
                 tx.changes.clear()  # the row was there already (a resend under another command id)
                 continue
@@ -166,6 +171,28 @@ class UnitOfWork:
         self._committed = True
         for gateway, status in moves:
             metrics.PAYMENTS.labels(gateway, status).inc()
+
+    async def _reporting(self, tx: Transaction) -> dict[str, Any] | None:
+        """The transaction in its tenant's reporting currency at the rate of the day (UTC) of its last change."""
+        day = tx.updated_at.astimezone(UTC).date()
+        rows = await self.db.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
+        if not rows:
+            return None
+        target = Currency.of(rows[0]["reporting_currency"])
+        rates = [
+            Rate.of(row["day"], row["currency"], row["quote"], row["rate"], row["nominal"])
+            for row in rows
+            if row["day"] is not None
+        ]
+        conversion = convert(tx.amount, tx.money.currency, target, day, rates)
+        if conversion is None:
+            metrics.REPORTING_RATE_MISSING.labels(tx.currency, target.code).inc()
+            log.warning(
+                "no exchange rate to report a transaction in its tenant's currency",
+                extra={"transaction_id": str(tx.id), "currency": tx.currency, "reporting_currency": target.code},
+            )
+            return None
+        return conversion.view()
 
     async def _write_transaction(self, tx: Transaction) -> bool:
         """Insert a new aggregate or update a loaded one; False when a new one's id is already taken."""

@@ -11,7 +11,7 @@ from tests.support.http import create, paid, until
 from tests.support.world import TenantWorld
 
 FIELDS = {
-    "id", "tenant_id", "account_id", "gateway", "status", "amount", "refunded_amount", "currency",
+    "id", "tenant_id", "account_id", "gateway", "status", "amount", "refunded_amount", "currency", "reporting",
     "details", "metadata", "payment_url", "created_at", "updated_at",
 }  # fmt: skip
 

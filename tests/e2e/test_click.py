@@ -287,7 +287,7 @@ async def test_the_ingress_checks_come_first_missing_fields_then_sign_then_actio
     other_service["service_id"] = str(shop.config["service_id"] + 1)
 
     assert (await shop.post(Operation.PREPARE, missing_and_forged))["error"] == -8
-    assert (await shop.post(Operation.PREPARE, other_service))["error"] == -8
+    assert (await shop.post(Operation.PREPARE, other_service))["error"] == -1, "the sign before the service_id"
     assert (await shop.post(Operation.PREPARE, forged_with_bad_action))["error"] == -1
     assert (await shop.prepare(unknown, ids, action="7"))["error"] == -3, "-3 before the order is looked up"
     assert (await shop.prepare(tx["id"], ids, action="1"))["error"] == -3, "a Complete action on /prepare"
@@ -358,7 +358,7 @@ async def test_json_bodies_are_accepted_with_numbers_hashed_as_sent(shop: Shop) 
     assert response.json()["error"] == 0 and response.json()["click_trans_id"] == ids[0]
 
 
-async def test_unknown_accounts_and_unreadable_bodies_are_request_errors(shop: Shop) -> None:
+async def test_unknown_accounts_answer_as_a_wrong_sign_and_unreadable_bodies_are_request_errors(shop: Shop) -> None:
     tx = await shop.order()
     fields = shop.form(Operation.PREPARE, tx["id"], new_click_ids())
     cash_account = shop.world.accounts["cash"]
@@ -370,8 +370,8 @@ async def test_unknown_accounts_and_unreadable_bodies_are_request_errors(shop: S
             "click_trans_id": int(fields["click_trans_id"]),
             "merchant_trans_id": tx["id"],
             "merchant_prepare_id": None,
-            "error": -8,
-            "error_note": "Error in request from click: unknown account",
+            "error": -1,
+            "error_note": "SIGN CHECK FAILED!",
         }
     for body, content_type in (
         (b"{broken", "application/json"),

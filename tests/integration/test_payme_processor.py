@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.processor.gateways.payme import PaymeCalls, wire
 from services.processor.handlers import TransactionHandlers
 from shared.broker.rpc import GatewayCall
 from shared.clock import utc_now
 from shared.domain import commands
+from shared.gateways.payme.handlers import PaymeCalls, wire
 from shared.gateways.payme.records import TIMEOUT_MS, to_ms
 from shared.gateways.processing import ProcessorDeps
 from shared.gateways.registry import GatewayRegistry

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import uuid
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
 
 from examples.consumers.finance import FinanceLedger
 from examples.consumers.projects import ProjectStages
+from shared.domain.money import ISO_4217_EXPONENTS
 
 TENANT = str(uuid.uuid4())
 
@@ -135,6 +137,76 @@ def test_an_event_without_an_id_is_refused() -> None:
     ledger = FinanceLedger()
     with pytest.raises(ValueError, match="id"):
         ledger.apply({k: v for k, v in event("transaction.completed", transaction(1)).items() if k != "id"})
+
+
+def converted(tx: dict[str, Any], rate: str, rate_date: str, into: str = "UZS") -> dict[str, Any]:
+    """The transaction as billing shows it after a change on `rate_date`: converted at that day's rate."""
+    factor = Decimal(rate).scaleb(ISO_4217_EXPONENTS[into] - ISO_4217_EXPONENTS[tx["currency"]])
+    amount = int((tx["amount"] * factor).to_integral_value(ROUND_HALF_EVEN))
+    return {**tx, "reporting": {"currency": into, "amount": amount, "rate": rate, "rate_date": rate_date}}
+
+
+def test_the_reporting_ledger_values_each_refund_at_its_own_rate_and_realises_the_difference() -> None:
+    ledger = FinanceLedger()
+    usd = transaction(10_000, "USD")  # 100.00 USD
+    ledger.apply(event("transaction.completed", converted(usd, "12650.12", "2025-01-15")))
+    uzs = transaction(5_000_000, "UZS")
+    ledger.apply(event("transaction.completed", converted(uzs, "1", "2025-01-15")))
+    for moved in settle_refund(converted(usd, "12700.5", "2025-01-20"), 4_000, 4_000):  # 40.00 USD back
+        ledger.apply(moved)
+    assert ledger.totals() == {
+        "USD": {"in": 10_000, "out": 4_000, "net": 6_000},
+        "UZS": {"in": 5_000_000, "out": 0, "net": 5_000_000},
+    }
+    # In: 1 265 012.00 + 50 000.00 UZS; out: 40 x 12 700.50 = 508 020.00; at the payment's rate 506 004.80.
+    assert ledger.reporting() == {
+        "UZS": {"in": 131_501_200, "out": 50_802_000, "net": 80_699_200, "exchange_difference": -201_520}
+    }
+    assert ledger.exchange_differences() == {usd["id"]: -201_520}
+    assert ledger.unconverted() == []
+
+
+def test_refunds_round_half_to_even_in_the_reporting_currency() -> None:
+    ledger = FinanceLedger()
+    kwd = transaction(1_001, "KWD")
+    ledger.apply(event("transaction.completed", converted(kwd, "0.5", "2025-03-01", into="JPY")))  # 0.5005 JPY
+    ledger.apply(refund_event("refund.succeeded", converted(kwd, "1.5", "2025-03-02", into="JPY"), 1_001, 1_001))
+    # in: 1.001 x 0.5 = 0.5005 -> 1 JPY; out: 1.001 x 1.5 = 1.5015 -> 2 JPY; at the payment's rate 1 JPY.
+    assert ledger.reporting() == {"JPY": {"in": 1, "out": 2, "net": -1, "exchange_difference": -1}}
+    halves = FinanceLedger()
+    jpy = transaction(5, "JPY")
+    halves.apply(event("transaction.completed", converted(jpy, "0.5", "2025-03-01", into="JPY")))
+    assert halves.reporting()["JPY"]["in"] == 2, "2.5 rounds to the even 2"
+
+
+def test_a_refund_delivered_before_its_payment_still_realises_the_difference() -> None:
+    ledger = FinanceLedger()
+    eur = transaction(2_000, "EUR")
+    ledger.apply(refund_event("refund.succeeded", converted(eur, "14000", "2025-02-02"), 2_000, 2_000))
+    ledger.apply(event("transaction.completed", converted(eur, "13500", "2025-02-01")))
+    assert ledger.exchange_differences() == {eur["id"]: 270_000_00 - 280_000_00}
+    assert ledger.reporting()["UZS"]["net"] == -10_000_00
+
+
+def test_a_change_billing_could_not_convert_is_listed_and_kept_out_of_the_reporting_ledger() -> None:
+    ledger = FinanceLedger()
+    stale = event("transaction.completed", {**transaction(100, "USD"), "reporting": None})
+    assert ledger.apply(stale)
+    assert ledger.totals() == {"USD": {"in": 100, "out": 0, "net": 100}}
+    assert ledger.reporting() == {}
+    assert ledger.unconverted() == [stale["id"]]
+    assert not ledger.apply(copy.deepcopy(stale))
+    assert ledger.unconverted() == [stale["id"]]
+
+
+@pytest.mark.parametrize("rate", [1.5, "abc", "-2", None])
+def test_a_malformed_conversion_is_refused_and_changes_nothing(rate: object) -> None:
+    ledger = FinanceLedger()
+    tx = converted(transaction(100, "USD"), "12650", "2025-01-01")
+    bad = event("transaction.completed", {**tx, "reporting": {**tx["reporting"], "rate": rate}})
+    with pytest.raises(ValueError, match=r"data\.reporting\.rate"):
+        ledger.apply(bad)
+    assert ledger.totals() == {} and ledger.reporting() == {}
 
 
 # --- projects --------------------------------------------------------------------------------------

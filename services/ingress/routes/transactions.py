@@ -93,6 +93,7 @@ async def create_transaction(
         "amount": money.minor,
         "refunded_amount": 0,
         "currency": money.currency.code,
+        "reporting": None,  # converted by the processor when it records the transaction
         "details": details,
         "metadata": body.metadata or {},
         "payment_url": adapter.payment_link(account, transaction_id, money, details),

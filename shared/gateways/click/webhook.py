@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,8 +25,9 @@ from shared.gateways.click.shop import (
     read_fields,
     required_fields,
 )
-from shared.gateways.webhooks import Host, IngressHost, gateway_account
+from shared.gateways.webhooks import Host, IngressHost, named_account
 
+GATEWAY = "click"
 router = APIRouter(prefix="/webhooks/click", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
 
@@ -52,24 +52,25 @@ async def _handle(operation: Operation, account_id: str, request: Request, host:
     except BadRequest as exc:
         return _reply(operation, received, ClickError.BAD_REQUEST, f"{ClickError.BAD_REQUEST.note}: {exc}")
     try:
-        account = await _click_account(host, account_id)
+        account = await named_account(host, GATEWAY, account_id)
     except (SQLAlchemyError, OSError):
         log.exception("click: the account could not be read")
         return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
+    # An unknown account and a wrong sign get the same -1, and nothing about the account (its service_id
+    # included) is compared before the sign: a caller without the secret learns nothing.
     if account is None:
-        # Never authenticated, so it cannot be told whether an order exists (-5): the request itself is wrong.
-        return _reply(operation, received, ClickError.BAD_REQUEST, f"{ClickError.BAD_REQUEST.note}: unknown account")
+        return _reply(operation, received, ClickError.SIGN_CHECK_FAILED)
     try:
         config = ClickConfig.model_validate(account.config)
     except ValidationError:
         log.exception("click: the account's stored config is not a valid Click config", extra={"account": account_id})
         return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
-    if call.service_id != config.service_id:
-        note = f"{ClickError.BAD_REQUEST.note}: service_id does not match this account"
-        return _reply(operation, received, ClickError.BAD_REQUEST, note)
     if not is_signed(call, config.secret_key):
         log.warning("click: sign check failed", extra={"account_id": account_id, "operation": operation.value})
         return _reply(operation, received, ClickError.SIGN_CHECK_FAILED)
+    if call.service_id != config.service_id:
+        note = f"{ClickError.BAD_REQUEST.note}: service_id does not match this account"
+        return _reply(operation, received, ClickError.BAD_REQUEST, note)
     if call.action != operation.action:
         return _reply(operation, received, ClickError.ACTION_NOT_FOUND)
     return await _ask_processor(host, operation, account, received)
@@ -94,16 +95,6 @@ async def _ask_processor(
         log.warning("click: the processor could not answer", extra={"error": (reply.error or "")[:300]})
         return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
     return JSONResponse(reply.body, status_code=200)
-
-
-async def _click_account(host: IngressHost, account_id: str) -> GatewayAccount | None:
-    try:
-        wanted = uuid.UUID(account_id)
-    except ValueError:
-        return None
-    if str(wanted) != account_id.lower():
-        return None  # only the canonical form we print in webhook_urls
-    return await gateway_account(host, "click", wanted)
 
 
 def _reply(operation: Operation, received: dict[str, str], error: ClickError, note: str | None = None) -> JSONResponse:

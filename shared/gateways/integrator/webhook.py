@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 
 from shared.gateways.integrator.messages import STATUS_ROUTE, IntegratorCallback, IntegratorStatusMessage
 from shared.gateways.integrator.signature import SIGNATURE_HEADER, signature_valid
-from shared.gateways.webhooks import Host, signed_call
+from shared.gateways.webhooks import Host, signed_call, unauthenticated
 from shared.persistence.queries import TenantReads
 from shared.problem import Problem
 
@@ -20,10 +19,10 @@ router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 
 
 @router.post("/integrator/{account_id}")
-async def integrator_status(account_id: uuid.UUID, request: Request, host: Host) -> JSONResponse:
+async def integrator_status(account_id: str, request: Request, host: Host) -> JSONResponse:
     raw, account = await signed_call(host, request, GATEWAY, account_id)
     if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
-        raise Problem(401, "invalid_signature", f"{SIGNATURE_HEADER} does not match the body")
+        raise unauthenticated()  # the same answer as for an unknown account
     try:
         callback = IntegratorCallback.model_validate(json.loads(raw))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -33,15 +32,15 @@ async def integrator_status(account_id: uuid.UUID, request: Request, host: Host)
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise Problem(422, "invalid_request", f"{where}: {first['msg']}") from None
     tx = await TenantReads(host.engine, account.tenant_id).get(callback.transaction_id)
-    if tx is None or tx["gateway"] != GATEWAY or tx["account_id"] != str(account_id):
+    if tx is None or tx["gateway"] != GATEWAY or tx["account_id"] != str(account.id):
         # Refused now, not retried and parked later: the integrator learns at once that we hold no such payment.
         raise Problem(404, "transaction_not_found", f"no transaction {callback.transaction_id} of this account")
-    command_id = f"integrator:{account_id}:{callback.transaction_id}:{callback.status}"
+    command_id = f"integrator:{account.id}:{callback.transaction_id}:{callback.status}"
     message = IntegratorStatusMessage(
         command_id=command_id,
         tenant_id=account.tenant_id,
-        actor=f"gateway:integrator:{account_id}",
-        account_id=account_id,
+        actor=f"gateway:integrator:{account.id}",
+        account_id=account.id,
         transaction_id=callback.transaction_id,
         status=callback.status,
         error_code=None if callback.error_code is None else str(callback.error_code),

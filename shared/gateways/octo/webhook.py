@@ -7,7 +7,6 @@ for `waiting_for_capture` the answer carries the capture decision.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,7 +23,7 @@ from shared.gateways.octo.notices import (
 )
 from shared.gateways.octo.signature import signature_valid
 from shared.gateways.octo.statuses import parse_status
-from shared.gateways.webhooks import Host, gateway_account
+from shared.gateways.webhooks import Host, named_account, unauthenticated
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
@@ -40,19 +39,17 @@ def _json(answer: tuple[int, bytes]) -> Response:
 async def octo_notify(account_id: str, request: Request, host: Host) -> Response:
     raw = await request.body()  # the ingress cuts it at the webhook limit (services/ingress/body_limits.py)
     try:
-        account = await gateway_account(host, "octo", uuid.UUID(account_id))
-    except ValueError:
-        account = None
-    if account is None:
-        return _json(refusal(404, NotifyError.UNKNOWN_ACCOUNT, f"no Octo account {account_id[:64]}"))
-    try:
+        # Read before the account is looked up: a malformed body gets the same answer on any URL.
         notice = read_notice(raw, request.headers.get("content-type"))
     except MalformedNotice as exc:
         return _json(refusal(400, NotifyError.MALFORMED, str(exc)))
+    account = await named_account(host, "octo", account_id)
+    if account is None:
+        raise unauthenticated()
     unique_key = str(account.config["unique_key"])
     if not signature_valid(unique_key, notice.octo_payment_UUID, notice.status, notice.signature):
         log.warning("forged or mis-signed Octo notify", extra={"account_id": account_id})
-        return _json(refusal(401, NotifyError.INVALID_SIGNATURE, "signature does not match"))
+        raise unauthenticated()  # the same answer as for an unknown account
     if parse_status(notice.status) is None:
         # Refused, not acknowledged: Octo keeps resending until this code knows the status.
         return _json(refusal(422, NotifyError.UNKNOWN_STATUS, f"unknown status {notice.status[:50]!r}"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 import stripe
 from fastapi import APIRouter, Request
@@ -13,7 +12,7 @@ from fastapi.responses import JSONResponse
 from shared.gateways.stripe.adapter import WEBHOOK_TOLERANCE_S
 from shared.gateways.stripe.facts import InvalidStripeObject, StripeEvent
 from shared.gateways.stripe.messages import EVENT_ROUTE, StripeEventMessage, event_command_id
-from shared.gateways.webhooks import Host, signed_call
+from shared.gateways.webhooks import Host, signed_call, unauthenticated
 from shared.problem import Problem
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
@@ -22,7 +21,7 @@ SIGNATURE_HEADER = "Stripe-Signature"
 
 
 @router.post("/stripe/{account_id}")
-async def stripe_event(account_id: uuid.UUID, request: Request, host: Host) -> JSONResponse:
+async def stripe_event(account_id: str, request: Request, host: Host) -> JSONResponse:
     raw, account = await signed_call(host, request, "stripe", account_id)
     try:
         # The library's own verifier: HMAC-SHA256 of "<t>.<raw body>", any v1 signature, and the age limit.
@@ -30,7 +29,7 @@ async def stripe_event(account_id: uuid.UUID, request: Request, host: Host) -> J
             raw, request.headers.get(SIGNATURE_HEADER), str(account.config["webhook_secret"]), WEBHOOK_TOLERANCE_S
         )
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
-        raise Problem(400, "invalid_signature", f"{SIGNATURE_HEADER} does not verify this body") from None
+        raise unauthenticated() from None  # the same answer as for an unknown account
     try:
         payload = json.loads(raw)
         event = StripeEvent.parse(payload)
@@ -38,12 +37,12 @@ async def stripe_event(account_id: uuid.UUID, request: Request, host: Host) -> J
         raise Problem(400, "malformed_json", "the body is not valid JSON") from None
     except InvalidStripeObject as exc:
         raise Problem(400, "malformed_event", str(exc)) from None
-    command_id = event_command_id(account_id, event.id)
+    command_id = event_command_id(account.id, event.id)
     message = StripeEventMessage(
         command_id=command_id,
         tenant_id=account.tenant_id,
-        actor=f"gateway:stripe:{account_id}",
-        account_id=account_id,
+        actor=f"gateway:stripe:{account.id}",
+        account_id=account.id,
         event=payload,
     )
     await host.send(EVENT_ROUTE, message, command_id)  # 503 unless the broker confirmed it

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from services.ingress.context import Ingress, ingress
-from services.ingress.webhook_accounts import gateway_account
 from shared.broker.rpc import GatewayCall, RpcUnavailable
 from shared.gateways.base import GatewayAccount
 from shared.gateways.payme.errors import Fault, PaymeError
@@ -25,6 +23,7 @@ from shared.gateways.payme.protocol import (
     parse_request,
     success,
 )
+from shared.gateways.webhooks import Host, IngressHost, gateway_account
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
@@ -40,13 +39,13 @@ def _refuse(request_id: RequestId, fault: Fault, data: Any = None) -> Response:
 
 
 @router.post("/payme/{account_id}")
-async def payme_call(account_id: str, request: Request, ctx: Annotated[Ingress, Depends(ingress)]) -> Response:
+async def payme_call(account_id: str, request: Request, host: Host) -> Response:
     raw = await request.body()  # cut at the webhook limit (services/ingress/body_limits.py)
     try:
         rpc = parse_request(raw)
     except RpcFailure as refused:
         return _answer(failure(refused.request_id, refused.error))
-    account = await _account(ctx, account_id)
+    account = await _account(host, account_id)
     credential = None if account is None else authenticate(account.config, request.headers.get("Authorization"))
     if account is None or credential is None:
         return _refuse(rpc.id, Fault.UNAUTHORIZED)
@@ -64,13 +63,13 @@ async def payme_call(account_id: str, request: Request, ctx: Annotated[Ingress, 
         params=params.model_dump(mode="json", by_alias=True),
     )
     try:
-        reply = await ctx.rpc.call(call, ctx.settings.rpc_timeout_s)
+        reply = await host.rpc.call(call, host.settings.rpc_timeout_s)
     except RpcUnavailable as exc:
         log.warning("payme call unanswered", extra={"method": rpc.method, "error": str(exc)[:300]})
         return _refuse(rpc.id, Fault.SYSTEM_ERROR)
     finally:
         if isinstance(params, PasswordParams):
-            ctx.accounts.clear()  # the next call authenticates with the new key (or still the old one)
+            host.accounts.clear()  # the next call authenticates with the new key (or still the old one)
     body = reply.body if reply.ok and isinstance(reply.body, dict) else None
     if body is None or ("result" not in body and "error" not in body):
         log.warning("payme call failed in the processor", extra={"method": rpc.method, "error": reply.error})
@@ -86,9 +85,9 @@ async def payme_not_post(account_id: str) -> Response:
     return _refuse(None, Fault.NOT_POST)
 
 
-async def _account(ctx: Ingress, account_id: str) -> GatewayAccount | None:
+async def _account(host: IngressHost, account_id: str) -> GatewayAccount | None:
     try:
         wanted = uuid.UUID(account_id)
     except ValueError:
         return None  # a malformed id names no account: the caller cannot authenticate to it
-    return await gateway_account(ctx, "payme", wanted)
+    return await gateway_account(host, "payme", wanted)
