@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from shared.domain.events import DomainEvent
+from shared.security.pan import mask_pans
 from shared.storable import DETAILS_MAX_BYTES, METADATA_MAX_BYTES, capped, refuse_nul
 
 COMMANDS_EXCHANGE = "billing.commands"
@@ -23,9 +24,10 @@ class CommandMessage(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _storable(cls, value: Any) -> Any:
-        """An upstream command PostgreSQL could never store is invalid at once (parked, not retried)."""
-        return refuse_nul(value)
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        """A command PostgreSQL could never store is invalid at once (parked, not retried); card numbers in it
+        are masked before any handler sees them, so none is stored, published or logged."""
+        return mask_pans(refuse_nul(value), info.field_name)
 
     command_id: str = Field(min_length=1, max_length=200)
     tenant_id: uuid.UUID

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from shared.security.apikeys import Permission
+from shared.security.pan import mask_pans
 from shared.storable import DETAILS_MAX_BYTES, METADATA_MAX_BYTES, capped, refuse_nul
 
 
@@ -31,12 +32,18 @@ class CreateTransactionBody(Body):
     @field_validator("details")
     @classmethod
     def _details_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return value if value is None else capped(value, DETAILS_MAX_BYTES)
+        return value if value is None else masked(capped(value, DETAILS_MAX_BYTES))
 
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return value if value is None else capped(value, METADATA_MAX_BYTES)
+        return value if value is None else masked(capped(value, METADATA_MAX_BYTES))
+
+
+def masked(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with card numbers masked: the answer, the idempotency record and the command agree."""
+    result: dict[str, Any] = mask_pans(document)
+    return result
 
 
 class CompleteBody(Body):

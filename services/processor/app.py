@@ -92,6 +92,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         polled,
         timedelta(seconds=settings.janitor_after_s),
         daily_rates=None if source is None else DailyRates(engine, source, clock),
+        webhook_log_keep=timedelta(days=settings.webhook_log_days),
     )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
     return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly)
