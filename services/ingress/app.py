@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from services.ingress import problems
+from services.ingress import openapi, problems
 from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
 from services.ingress.body_limits import BodyLimit
@@ -66,8 +66,10 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
         version="0.1.0",
         description="Payments through the gateways of the registry: " + ", ".join(gateways.names()) + ".",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operation ids from the functions' names
     )
     problems.install(app)
+    openapi.install(app)
     for router in routers(gateways):
         app.include_router(router)
     app.add_middleware(BodyLimit)  # inside the observability: refusals are counted and logged too
