@@ -84,7 +84,14 @@ ERRORS: dict[tuple[str, str], list[dict[str, list[str]]]] = {
         BROKER,
         {
             "409": ["idempotency_key_reused"],
-            "422": ["unknown_gateway", "unknown_currency", "invalid_amount", "unknown_account", "account_required"],
+            "422": [
+                "unknown_gateway",
+                "unknown_currency",
+                "invalid_amount",
+                "invalid_details",
+                "unknown_account",
+                "account_required",
+            ],
         },
     ],
     ("get", "/v1/transactions"): [QUERY],
@@ -105,7 +112,7 @@ ERRORS: dict[tuple[str, str], list[dict[str, list[str]]]] = {
         BROKER,
         {
             "409": ["transition_not_allowed", "idempotency_key_reused"],
-            "422": ["refund_not_supported", "invalid_amount"],
+            "422": ["refund_not_supported", "refund_exceeds_remainder"],
         },
     ],
     ("get", "/v1/transactions/{transaction_id}/refunds"): [QUERY, TX],
@@ -128,7 +135,7 @@ ERRORS: dict[tuple[str, str], list[dict[str, list[str]]]] = {
     ("get", "/v1/reconciliations/{run_id}"): [QUERY, {"404": ["reconciliation_not_found"]}],
     ("get", "/v1/tenant"): [{"404": ["tenant_not_found"]}],
     ("patch", "/v1/tenant"): [BODY, {"404": ["tenant_not_found"], "422": ["unknown_currency"]}],
-    ("get", "/v1/exchange-rates"): [QUERY],
+    ("get", "/v1/exchange-rates"): [QUERY, {"422": ["unknown_currency"]}],
 }
 WEBHOOK_ERRORS = {
     "400": ["malformed_json", "malformed_event"],
@@ -201,6 +208,9 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any], seen:
         operation["security"] = []
         _success(responses, "200", "GatewayAnswer", "the gateway's own answer format (errors included)")
         _problems(responses, [WEBHOOK_ERRORS, EVERYWHERE])
+        for status, response in responses.items():
+            if status[0] in "45":  # Octo, for one, answers errors in its own JSON too
+                response["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayAnswer"}}
         return
     found = SUCCESS.get((method, path))
     if found is not None:
