@@ -14,6 +14,7 @@ install: $(BIN)/python
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps -e examples/gateways/bank_transfer
 
 up: install
 	$(BIN)/billing up

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 PROC = Path("/proc")
-SERVICES = ("ingress", "processor", "refunds")
+SERVICES = ("ingress", "processor", "refunds", "webhooks")
 INFRASTRUCTURE = ("postgresql", "rabbitmq", "kernel and the rest")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 

@@ -51,6 +51,14 @@ OUTBOX_UNSENT = Gauge("billing_outbox_unsent", "Outbox rows not yet confirmed by
 EVENTS_RELAYED = Counter(
     "billing_events_relayed_total", "Events the outbox relay published to billing.events.", ("routing_key",)
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "billing_webhook_attempts_total",
+    "POSTs to merchants' webhook endpoints, by what they came to (delivered, retry, gone, failed).",
+    ("outcome",),
+)
+WEBHOOK_LATENCY = Histogram(
+    "billing_webhook_attempt_seconds", "How long a merchant endpoint took to answer.", buckets=LATENCY_BUCKETS
+)
 PAYMENTS = Counter(
     "billing_payments_total",
     "Transaction status changes committed, by gateway and the status reached (pending = created).",

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_WEBHOOKS_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+"""5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 27.6 hours."""
+
 
 class ConfigurationError(Exception):
     """Bad configuration: one line naming the variable."""
@@ -48,6 +51,16 @@ class Settings(BaseSettings):
     """Requests an API key may spend at once (the bucket's size)."""
     webhook_log_days: int = Field(default=90, ge=1)
     """How long gateway calls stay in webhook_log before the scheduler deletes them."""
+    metrics_port_webhooks: int = Field(default=9103, ge=0, le=65535)
+    """Where the webhooks worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    webhooks_retry_schedule: str = DEFAULT_WEBHOOKS_RETRY_SCHEDULE
+    """Seconds between a merchant webhook's attempts, comma-separated (the default spans about 27.6 hours)."""
+    webhooks_allow_private: bool = False
+    """Merchant webhook URLs may be http and resolve to any address (local development and tests only)."""
+    webhooks_concurrency: int = Field(default=64, ge=1, le=1000)
+    """Merchant webhook requests in flight at once, per webhooks worker."""
+    webhooks_endpoint_concurrency: int = Field(default=4, ge=1, le=100)
+    """Requests in flight at once to any one merchant endpoint, so one slow endpoint holds only its own share."""
     rates_source: str = ""
     """Where the processor fetches the day's exchange rates once a day: `cbu` or an installed
     `billing.rates_sources` plug-in; empty turns the scheduled fetch off (rates are then imported by hand)."""
@@ -70,12 +83,34 @@ class Settings(BaseSettings):
             raise ValueError("must start with amqp:// or amqps://")
         return value
 
+    @field_validator("webhooks_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        retry_delays(value)
+        return value
+
+    @property
+    def webhooks_retry_delays(self) -> tuple[float, ...]:
+        """BILLING_WEBHOOKS_RETRY_SCHEDULE as seconds."""
+        return retry_delays(self.webhooks_retry_schedule)
+
     @field_validator("public_url")
     @classmethod
     def _public(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+
+def retry_delays(schedule: str) -> tuple[float, ...]:
+    """Comma-separated seconds, each positive; ValueError saying what is wrong otherwise."""
+    try:
+        delays = tuple(float(part) for part in schedule.split(","))
+    except ValueError:
+        raise ValueError("must be comma-separated seconds, e.g. 5,300,1800") from None
+    if not all(0 < delay <= 30 * 86400 for delay in delays):
+        raise ValueError("every delay must be more than 0 and at most 30 days")
+    return delays
 
 
 def load_settings() -> Settings:

@@ -21,12 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.persistence.database import create_database_if_missing, create_engine, raw_dsn, upgrade
 from shared.security.cipher import Cipher
+from shared.security.egress import ALLOW_PRIVATE_PROVIDERS_ENV
 from shared.settings import Settings
 from tests.support.installed import ensure_gateways_installed
 
 
 def pytest_configure(config: pytest.Config) -> None:
     ensure_gateways_installed()
+
+
+# The suite's fake providers listen on 127.0.0.1 over http: the operator's setting for sandboxes and tests admits
+# them, for configs validated here and (through service_env) in the services. Tests of the refusals unset it.
+os.environ[ALLOW_PRIVATE_PROVIDERS_ENV] = "true"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,10 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.persistence.errors import DatabaseUnavailable
 from shared.problem import Problem
 
 __all__ = ["PROBLEM_JSON", "Problem", "install", "problem_response"]
-
+log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TITLES = {
     400: "Bad Request",
@@ -48,6 +50,13 @@ def install(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
         instance = request.url.path if exc.show_instance else None
         return problem_response(exc.status, exc.code, exc.detail, instance, **exc.extra)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def on_database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)[:300]})
+        return problem_response(
+            503, "database_unavailable", "the database is unavailable; retry later", request.url.path
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

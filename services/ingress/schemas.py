@@ -80,6 +80,19 @@ class AccountPatch(Body):
     config: dict[str, Any]
 
 
+class WebhookEndpointBody(Body):
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookEndpointPatch(Body):
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+
 class ApiKeyBody(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     permissions: list[Permission] = Field(min_length=1, max_length=len(Permission))

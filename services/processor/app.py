@@ -59,20 +59,20 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     handlers = TransactionHandlers(uow, registry, clock)
     reconciler = Reconciler(engine, uow, registry, clock)
 
-    async def reconcile(m: RunReconciliationMessage) -> None:
-        await reconciler.run(m.tenant_id, m.reconciliation_id)
+    async def reconcile(message: RunReconciliationMessage) -> None:
+        await reconciler.run(message.tenant_id, message.reconciliation_id)
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
     deps = ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader)
     wirings = [gateway.processor(deps) for gateway in registry.manifests() if gateway.processor is not None]
     routes: dict[str, CommandRoute] = {
-        "transaction.create": (CreateTransactionMessage, lambda m: handlers.create(commands_in.create(m))),
+        "transaction.create": (CreateTransactionMessage, lambda message: handlers.create(commands_in.create(message))),
         "transaction.complete": (
             CompleteTransactionMessage,
-            lambda m: handlers.complete(commands_in.complete(m)),
+            lambda message: handlers.complete(commands_in.complete(message)),
         ),
-        "transaction.cancel": (CancelTransactionMessage, lambda m: handlers.cancel(commands_in.cancel(m))),
-        "transaction.delete": (DeleteTransactionMessage, lambda m: handlers.delete(commands_in.delete(m))),
+        "transaction.cancel": (CancelTransactionMessage, lambda message: handlers.cancel(commands_in.cancel(message))),
+        "transaction.delete": (DeleteTransactionMessage, lambda message: handlers.delete(commands_in.delete(message))),
         "reconciliation.run": (RunReconciliationMessage, reconcile),
     }
     for wiring in wirings:
@@ -93,6 +93,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         timedelta(seconds=settings.janitor_after_s),
         daily_rates=None if source is None else DailyRates(engine, source, clock),
         webhook_log_keep=timedelta(days=settings.webhook_log_days),
+        gateway_ticks=[wiring.tick for wiring in wirings if wiring.tick is not None],
     )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
     return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly)

@@ -11,29 +11,33 @@ from shared.messages import (
 )
 
 
-def create(m: CreateTransactionMessage) -> commands.CreateTransaction:
+def create(message: CreateTransactionMessage) -> commands.CreateTransaction:
     return commands.CreateTransaction(
-        command_id=m.command_id,
-        tenant_id=m.tenant_id,
-        actor=m.actor,
-        transaction_id=m.resolved_transaction_id(),
-        gateway=m.gateway,
-        account_id=m.account_id,
-        amount=m.amount,
-        currency=m.currency,
-        details=m.details,
-        metadata=m.metadata,
-        requested_at=m.requested_at,
+        command_id=message.command_id,
+        tenant_id=message.tenant_id,
+        actor=message.actor,
+        transaction_id=message.resolved_transaction_id(),
+        gateway=message.gateway,
+        account_id=message.account_id,
+        amount=message.amount,
+        currency=message.currency,
+        details=message.details,
+        metadata=message.metadata,
+        requested_at=message.requested_at,
     )
 
 
-def complete(m: CompleteTransactionMessage) -> commands.CompleteTransaction:
-    return commands.CompleteTransaction(m.command_id, m.tenant_id, m.actor, m.transaction_id, m.amount)
+def complete(message: CompleteTransactionMessage) -> commands.CompleteTransaction:
+    return commands.CompleteTransaction(
+        message.command_id, message.tenant_id, message.actor, message.transaction_id, message.amount
+    )
 
 
-def cancel(m: CancelTransactionMessage) -> commands.CancelTransaction:
-    return commands.CancelTransaction(m.command_id, m.tenant_id, m.actor, m.transaction_id, m.reason)
+def cancel(message: CancelTransactionMessage) -> commands.CancelTransaction:
+    return commands.CancelTransaction(
+        message.command_id, message.tenant_id, message.actor, message.transaction_id, message.reason
+    )
 
 
-def delete(m: DeleteTransactionMessage) -> commands.DeleteTransaction:
-    return commands.DeleteTransaction(m.command_id, m.tenant_id, m.actor, m.transaction_id)
+def delete(message: DeleteTransactionMessage) -> commands.DeleteTransaction:
+    return commands.DeleteTransaction(message.command_id, message.tenant_id, message.actor, message.transaction_id)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from shared.clock import Clock
 from shared.domain import commands
-from shared.domain.details import parse_details
+from shared.domain.details import admit_receipt, parse_details
 from shared.domain.errors import InvalidAmount, NotFound, TransitionNotAllowed
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
@@ -23,14 +23,14 @@ from shared.gateways.base import (
 )
 from shared.gateways.manifest import GatewayManifest
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 CONSUMER = "processor"
 
 
 class TransactionHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork], registry: GatewayRegistry, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], registry: GatewayRegistry, clock: Clock) -> None:
         self._uow = uow
         self._registry = registry
         self._clock = clock
@@ -45,12 +45,15 @@ class TransactionHandlers:
             # Also on a redelivered command: the provider call may be what the last attempt did not finish.
             await self.start_with_provider(cmd.tenant_id, cmd.transaction_id)
 
-    async def _open(self, uow: UnitOfWork, cmd: commands.CreateTransaction, gateway: GatewayManifest) -> None:
+    async def _open(self, uow: UnitOfWorkPort, cmd: commands.CreateTransaction, gateway: GatewayManifest) -> None:
         account = await self._account(uow, cmd.tenant_id, cmd.gateway, cmd.account_id)
         repo = uow.transactions(cmd.tenant_id)
         now = self._clock()
         money = Money.positive(cmd.amount, cmd.currency)
         details = parse_details(gateway.details, cmd.details)  # upstream commands skip the ingress' checks
+        details = admit_receipt(
+            gateway.details, details, money.minor, required=bool(account.config.get("fiscal_required"))
+        )
         tx = Transaction.open(
             id=cmd.transaction_id,
             tenant_id=cmd.tenant_id,
@@ -79,14 +82,19 @@ class TransactionHandlers:
         try:
             started = await adapter.start_payment(account, tx)
         except ProviderRejected as exc:
-            refusal = {"error_note": str(exc)[:500]}
-            await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda t, now: t.fail(now, refusal))
+            log.warning(
+                "the provider refused a payment", extra={"transaction_id": str(transaction_id), "error": str(exc)}
+            )
+            refusal = {"error_note": exc.note[:500]}  # a status and a code: the answer's text may be anyone's
+            await self._record(
+                tenant_id, transaction_id, f"gateway:{tx.gateway}", lambda pending, now: pending.fail(now, refusal)
+            )
             return
         await self._record(
             tenant_id,
             transaction_id,
             f"gateway:{tx.gateway}",
-            lambda t, now: t.update(now, details=started.details, payment_url=started.payment_url),
+            lambda pending, now: pending.update(now, details=started.details, payment_url=started.payment_url),
         )
 
     async def sync_with_provider(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
@@ -102,7 +110,9 @@ class TransactionHandlers:
             await self.start_with_provider(tenant_id, transaction_id)
             return
         reported = await self._registry.get(tx.gateway).status(account, tx)
-        await self._record(tenant_id, transaction_id, "janitor", lambda t, now: apply_provider_status(t, reported, now))
+        await self._record(
+            tenant_id, transaction_id, "janitor", lambda pending, now: apply_provider_status(pending, reported, now)
+        )
 
     async def _record(
         self,
@@ -169,11 +179,11 @@ class TransactionHandlers:
             raise NotFound(f"gateway account {tx.account_id} not found")
         reported = await adapter.send_decision(account, tx)
 
-        def settle(t: Transaction, now: datetime) -> None:
-            if adapter.decision_unsent(t):  # a concurrent redelivery may have recorded the outcome already
-                _settle(t, reported, now)
+        def record_answer(locked: Transaction, now: datetime) -> None:
+            if adapter.decision_unsent(locked):  # a concurrent redelivery may have recorded the outcome already
+                _record_decision_answer(locked, reported, now)
 
-        await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", settle)
+        await self._record(tenant_id, transaction_id, f"gateway:{tx.gateway}", record_answer)
 
     async def delete(self, cmd: commands.DeleteTransaction) -> None:
         async with self._uow() as uow:
@@ -195,7 +205,7 @@ class TransactionHandlers:
             return True
 
     async def _account(
-        self, uow: UnitOfWork, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None
+        self, uow: UnitOfWorkPort, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None
     ) -> GatewayAccount:
         accounts = uow.accounts(tenant_id)
         account = await accounts.get(account_id) if account_id else await accounts.only_one_for(gateway)
@@ -204,14 +214,14 @@ class TransactionHandlers:
         return account
 
     @staticmethod
-    async def _get(uow: UnitOfWork, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> Transaction:
+    async def _get(uow: UnitOfWorkPort, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> Transaction:
         tx = await uow.transactions(tenant_id).get(transaction_id)
         if tx is None:
             raise NotFound(f"transaction {transaction_id} not found")
         return tx
 
 
-def _settle(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
+def _record_decision_answer(tx: Transaction, reported: ProviderStatus, now: datetime) -> None:
     """Record the provider's answer to a decision; a release of a canceled payment only adds facts."""
     if (
         reported.status is not None

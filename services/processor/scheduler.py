@@ -39,6 +39,7 @@ class Scheduler:
         janitor_after: timedelta = timedelta(seconds=30),
         daily_rates: DailyRates | None = None,
         webhook_log_keep: timedelta = timedelta(days=90),
+        gateway_ticks: list[Callable[[], Awaitable[object]]] | None = None,
     ) -> None:
         self._engine = engine
         self._handlers = handlers
@@ -49,11 +50,13 @@ class Scheduler:
         self._next_ask: dict[uuid.UUID, tuple[datetime, timedelta]] = {}
         self._daily_rates = daily_rates
         self._webhook_log_keep = webhook_log_keep
+        self._gateway_ticks = gateway_ticks or []
 
     async def run(self, stop: asyncio.Event) -> None:
         loops = [self._every_tick(stop, self._expiry_tick), self._every_tick(stop, self.ask_providers)]
         if self._daily_rates is not None:
             loops.append(self._every_tick(stop, self._daily_rates.tick))
+        loops.extend(self._every_tick(stop, tick) for tick in self._gateway_ticks)
         await asyncio.gather(*loops)
 
     async def _every_tick(self, stop: asyncio.Event, tick: Callable[[], Awaitable[object]]) -> None:

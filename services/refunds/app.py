@@ -30,16 +30,16 @@ from shared.settings import Settings, secret_key
 log = logging.getLogger(__name__)
 
 
-def to_command(m: RequestRefundMessage) -> commands.RequestRefund:
+def to_command(message: RequestRefundMessage) -> commands.RequestRefund:
     return commands.RequestRefund(
-        command_id=m.command_id,
-        tenant_id=m.tenant_id,
-        actor=m.actor,
-        transaction_id=m.transaction_id,
-        refund_id=m.resolved_refund_id(),
-        amount=m.amount,
-        reason=m.reason,
-        requested_at=m.requested_at,
+        command_id=message.command_id,
+        tenant_id=message.tenant_id,
+        actor=message.actor,
+        transaction_id=message.transaction_id,
+        refund_id=message.resolved_refund_id(),
+        amount=message.amount,
+        reason=message.reason,
+        requested_at=message.requested_at,
     )
 
 
@@ -70,7 +70,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     registry = registry or GatewayRegistry.load()
     publisher = ConfirmedPublisher(settings.amqp_url)
     handlers = RefundHandlers(functools.partial(UnitOfWork, engine, cipher), registry, clock)
-    routes = {"refund.request": (RequestRefundMessage, lambda m: handlers.request(to_command(m)))}
+    routes = {"refund.request": (RequestRefundMessage, lambda message: handlers.request(to_command(message)))}
     consumer = CommandConsumer(publisher, topology.REFUNDS, routes, settings.max_attempts)
     broker = build_broker(settings.amqp_url, settings.prefetch)
     subscribe(broker, topology.REFUNDS, consumer, "Refund requests: the ledger and the provider refund calls")

@@ -14,13 +14,13 @@ from shared.domain.status import RefundStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount, ProviderRejected, RefundOutcome
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 
 
 class RefundHandlers:
-    def __init__(self, uow: Callable[[], UnitOfWork], registry: GatewayRegistry, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], registry: GatewayRegistry, clock: Clock) -> None:
         self._uow = uow
         self._registry = registry
         self._clock = clock
@@ -29,7 +29,9 @@ class RefundHandlers:
         """Idempotent by refund id: a redelivered command resumes where the last attempt stopped."""
         opened = await self._open(cmd)
         if opened is not None:
-            await self._settle(cmd.tenant_id, cmd.transaction_id, cmd.refund_id, cmd.actor, cmd.command_id, *opened)
+            await self._refund_at_provider(
+                cmd.tenant_id, cmd.transaction_id, cmd.refund_id, cmd.actor, cmd.command_id, *opened
+            )
 
     async def resume(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID, refund_id: uuid.UUID) -> None:
         """The janitor's path for a refund left `requested` by a crash."""
@@ -40,7 +42,7 @@ class RefundHandlers:
                 return
             account = await uow.accounts(tenant_id).get(tx.account_id)
         if account is not None:
-            await self._settle(
+            await self._refund_at_provider(
                 tenant_id, transaction_id, refund_id, "janitor", f"resume:{refund_id}", tx, refund, account
             )
 
@@ -85,7 +87,7 @@ class RefundHandlers:
                 refund_id=cmd.refund_id, amount=cmd.amount, reason=cmd.reason, error=str(exc), at=now
             )
 
-    async def _settle(
+    async def _refund_at_provider(
         self,
         tenant_id: uuid.UUID,
         transaction_id: uuid.UUID,
@@ -100,7 +102,8 @@ class RefundHandlers:
         try:
             outcome = await adapter.refund(account, tx, refund)
         except ProviderRejected as exc:
-            outcome = RefundOutcome(succeeded=False, error=str(exc))
+            log.warning("the provider refused a refund", extra={"refund_id": str(refund_id), "error": str(exc)})
+            outcome = RefundOutcome(succeeded=False, error=exc.note)  # a status and a code, never the answer's text
         async with self._uow() as uow:
             locked = await uow.transactions(tenant_id).get(transaction_id)
             current = await uow.refunds(tenant_id).get(refund_id)

@@ -17,6 +17,7 @@ from shared.broker.topology import PARKING_QUEUE, WorkQueue
 from shared.domain.errors import DomainError, NotFound
 from shared.logs import LogContext
 from shared.messages import REQUEST_ID_HEADER
+from shared.persistence.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Delivery:
             return 1
 
 
-class Outcome:
+class DeliveryOutcome:
     DONE = "done"
     REJECTED = "rejected"
     RETRY = "retry"
@@ -92,7 +93,7 @@ class CommandConsumer:
         label = route if route in self._routes else "unknown"  # bounded label values, whatever arrives
         queue = self._work.name
         started = time.perf_counter()
-        outcome = Outcome.ERROR
+        outcome = DeliveryOutcome.ERROR
         with (
             LogContext(
                 message_id=delivery.message_id, queue=queue, routing_key=route, request_id=delivery.request_id
@@ -111,7 +112,7 @@ class CommandConsumer:
             ) as span,
         ):
             try:
-                outcome = await self._settle(delivery, context)
+                outcome = await self._handle_and_settle(delivery, context)
                 return outcome
             finally:
                 elapsed = time.perf_counter() - started
@@ -119,13 +120,13 @@ class CommandConsumer:
                 metrics.HANDLER_LATENCY.labels(queue, label).observe(elapsed)
                 tracing.set_attribute(span, "billing.outcome", outcome)
                 # Refusals, retries and parking log their own lines; a line per message is DEBUG (it costs ~50 us).
-                level = logging.WARNING if outcome == Outcome.ERROR else logging.DEBUG
+                level = logging.WARNING if outcome == DeliveryOutcome.ERROR else logging.DEBUG
                 if log.isEnabledFor(level):
                     log.log(
                         level, "message handled", extra={"outcome": outcome, "duration_ms": round(elapsed * 1e3, 2)}
                     )
 
-    async def _settle(self, delivery: Delivery, context: LogContext) -> str:
+    async def _handle_and_settle(self, delivery: Delivery, context: LogContext) -> str:
         try:
             schema, handler = self._route(delivery)
             command = _parse(schema, delivery.body)
@@ -133,25 +134,28 @@ class CommandConsumer:
             await handler(command)
         except InvalidMessage as exc:
             await self._park(delivery, f"invalid message: {exc}", "invalid")
-            return Outcome.PARKED
+            return DeliveryOutcome.PARKED
         except NotFound as exc:
             # A command may overtake the one that creates its transaction (competing consumers): retry it.
             return await self._retry_or_park(delivery, exc)
+        except DatabaseUnavailable as exc:
+            # Not the message's fault: it goes round the delay queue like any failure, and counts its attempts.
+            return await self._retry_or_park(delivery, exc)
         except DomainError as exc:
             log.info("command refused", extra={"route": delivery.route, "reason": str(exc), "code": exc.code})
-            return Outcome.REJECTED
+            return DeliveryOutcome.REJECTED
         except Exception as exc:
             return await self._retry_or_park(delivery, exc)
-        return Outcome.DONE
+        return DeliveryOutcome.DONE
 
     async def _retry_or_park(self, delivery: Delivery, exc: Exception) -> str:
         if delivery.attempt >= self._max_attempts:
             await self._park(delivery, f"gave up after {delivery.attempt} attempts: {exc}", "exhausted")
-            return Outcome.PARKED
+            return DeliveryOutcome.PARKED
         log.warning("command failed; retrying later", extra={"route": delivery.route, "error": repr(exc)})
         await self._retry(delivery)
         metrics.RETRIES.labels(self._work.name, self._label(delivery)).inc()
-        return Outcome.RETRY
+        return DeliveryOutcome.RETRY
 
     def _route(self, delivery: Delivery) -> tuple[type[Any], Handler]:
         route = self._routes.get(delivery.route)

@@ -40,6 +40,8 @@ PROCESSOR = WorkQueue(
 )
 REFUNDS = WorkQueue("billing.refunds", ("refund.request",))
 WORK_QUEUES = (PROCESSOR, REFUNDS)
+WEBHOOKS_QUEUE = "billing.webhooks"
+"""The webhooks worker's own queue of every event: declared with the rest, so no event waits for its first start."""
 
 
 def quorum_arguments() -> dict[str, Any]:
@@ -54,12 +56,14 @@ def quorum_arguments() -> dict[str, Any]:
 
 async def declare_topology(channel: AbstractChannel, retry_delay_ms: int) -> None:
     commands = await channel.declare_exchange(COMMANDS_EXCHANGE, ExchangeType.TOPIC, durable=True)
-    await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.TOPIC, durable=True)
     # Gateway calls are answered within seconds or not at all: a plain durable queue, requests carry a TTL.
     await channel.declare_queue(RPC_QUEUE, durable=True)
     parking = await channel.declare_queue(PARKING_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
     await parking.bind(dead_letters, "#")
+    webhooks = await channel.declare_queue(WEBHOOKS_QUEUE, durable=True, arguments=quorum_arguments())
+    await webhooks.bind(events, "#")
     for work in WORK_QUEUES:
         queue = await channel.declare_queue(work.name, durable=True, arguments=quorum_arguments())
         for key in work.routing_keys:

@@ -25,11 +25,13 @@ apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateway accounts.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Parked messages (the dead-letter parking queue).", no_args_is_help=True)
 rates_app = typer.Typer(help="Exchange rates (kept by the service's operator).", no_args_is_help=True)
+fiscal_app = typer.Typer(help="Fiscal receipts (Uzbekistan's OFD) the service submits.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(rates_app, name="rates")
+app.add_typer(fiscal_app, name="fiscal")
 secrets_app = typer.Typer(help="The keys that encrypt stored credentials.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 
@@ -121,7 +123,7 @@ def migrate() -> None:
 
 @app.command()
 def up() -> None:
-    """Run ingress, processor and refunds (with the outbox relay and scheduler) as one supervised group."""
+    """Run ingress, processor, refunds (with the outbox relay and scheduler) and webhooks as one supervised group."""
     from shared.cli.supervisor import Unreachable, check_dependencies, supervise
     from shared.persistence.database import create_database_if_missing, upgrade
     from shared.rates.sources import configured_source
@@ -173,6 +175,16 @@ def refunds() -> None:
 
     config = settings()
     _logging("refunds", config)
+    run_service(serve(config))
+
+
+@app.command()
+def webhooks() -> None:
+    """Run the merchant webhooks worker alone (signed POSTs to the tenants' endpoints, with retries)."""
+    from services.webhooks.app import serve
+
+    config = settings()
+    _logging("webhooks", config)
     run_service(serve(config))
 
 
@@ -410,6 +422,17 @@ def rates_set(
     from shared.cli.rates import set_rate
 
     out(run(set_rate(settings(), on, currency, rate, quote)))
+
+
+@fiscal_app.command("resubmit")
+def fiscal_resubmit(transaction: Annotated[str, typer.Option("--transaction", help="the paid transaction")]) -> None:
+    """Submit a paid payment's receipt to its gateway again (after a refusal); exits 1 unless it went through."""
+    from shared.cli.fiscal import resubmit
+
+    transaction_id = _uuid(transaction, "--transaction")
+    outcome = run(resubmit(settings(), transaction_id))
+    out(outcome)
+    raise SystemExit(0 if outcome["fiscal"].get("status") == "submitted" else 1)
 
 
 @dlq_app.command("list")

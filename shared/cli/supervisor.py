@@ -1,4 +1,4 @@
-"""`billing up`: runs ingress, processor and refunds as one supervised group of processes."""
+"""`billing up`: runs ingress, processor, refunds and webhooks as one supervised group of processes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import httpx
 from shared.persistence.database import raw_dsn
 from shared.settings import Settings
 
-SERVICES = ("ingress", "processor", "refunds")
+SERVICES = ("ingress", "processor", "refunds", "webhooks")
 START_HINT = (
     "start the local service ({local}), or where Docker is present: "
     "BILLING_SECRET_KEY=<a Fernet key> docker compose -f deploy/compose.yaml up -d postgres rabbitmq"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from shared.domain.errors import InvalidDetails
+from shared.domain.receipt import ReceiptRequired, check_receipt
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class GatewayDetails:
     open_ended: ClassVar[bool] = False  # free-form gateways keep keys they do not know
     creator_fields: ClassVar[frozenset[str] | None] = None
     """The fields whoever creates the payment may set; the rest are the gateway's to report (None: all)."""
+    receipt_title_limit: ClassVar[int | None] = None
+    """Gateways that register fiscal receipts (`details.receipt`) set the longest item title they take."""
 
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
@@ -57,3 +60,17 @@ def parse_details(cls: type[GatewayDetails] | None, raw: dict[str, Any] | None) 
         if name in annotations and value is not None and not _accepts(annotations[name], value):
             raise InvalidDetails(f"details.{name} has the wrong type for {gateway}")
     return {k: v for k, v in raw.items() if v is not None}
+
+
+def admit_receipt(
+    cls: type[GatewayDetails] | None, details: dict[str, Any], amount: int, *, required: bool
+) -> dict[str, Any]:
+    """Details with their fiscal receipt checked against the amount; ReceiptRequired when the account needs one."""
+    if cls is None or cls.receipt_title_limit is None:
+        return details
+    raw = details.get("receipt")
+    if raw is None:
+        if required:
+            raise ReceiptRequired("this gateway account requires a fiscal receipt: send details.receipt with the items")
+        return details
+    return {**details, "receipt": check_receipt(raw, amount, title_limit=cls.receipt_title_limit)}

@@ -25,6 +25,7 @@ class EventType(StrEnum):
     SUBSCRIPTION_UPDATED = "subscription.updated"
     SUBSCRIPTION_CANCELED = "subscription.canceled"
     RECONCILIATION_MISMATCH = "reconciliation.mismatch"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 @dataclass(frozen=True, slots=True)

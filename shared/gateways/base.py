@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,10 +15,24 @@ from shared.domain.money import Money
 from shared.domain.refund import Refund
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
+from shared.gateways.urls import resolve_provider_urls, url_fields
+from shared.security.egress import UnsafeDestination
 
 
 class InvalidGatewayConfig(Exception):
     """A gateway account's configuration is missing a key or has a bad value."""
+
+
+class SecretsRequired(InvalidGatewayConfig):
+    """A change of an account's URLs that does not send the account's secrets again."""
+
+    def __init__(self, gateway: str, changed: list[str], required: list[str]) -> None:
+        super().__init__(
+            f"{gateway} config: changing {', '.join(changed)} requires the account's secrets again "
+            f"in the same request: {', '.join(required)}"
+        )
+        self.changed = changed
+        self.required = required
 
 
 class ProviderUnavailable(Exception):
@@ -25,7 +40,26 @@ class ProviderUnavailable(Exception):
 
 
 class ProviderRejected(Exception):
-    """The provider refused the request for good (4xx): retrying will not help."""
+    """The provider refused the request for good (4xx): retrying will not help.
+
+    The message is for operators' logs and may quote the provider's answer; `note` is what a tenant is shown
+    (our own words, a status and a code, never the answer's text: the provider's host may be anyone's).
+    """
+
+    def __init__(self, message: str, note: str | None = None) -> None:
+        super().__init__(message)
+        self.note = note or message
+
+
+SAFE_CODE = re.compile(r"-?[A-Za-z0-9_.]{1,64}")
+
+
+def answer_code(value: object) -> str | None:
+    """A provider's error code as it may be shown to a tenant: a short token, never free text."""
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    text = str(value).strip()
+    return text if SAFE_CODE.fullmatch(text) else None
 
 
 class AccountConfig(BaseModel):
@@ -112,7 +146,10 @@ class GatewayAdapter(Protocol):
 
 
 def check_config(adapter: GatewayAdapter, raw: object) -> dict[str, Any]:
-    """Validate an account config for `adapter`, returning it with defaults filled in."""
+    """Validate an account config for `adapter` as it is configured, returning it with defaults filled in.
+
+    Beyond the model, the hosts of the URLs the service will call are resolved: each address must be public.
+    """
     if not isinstance(raw, dict):
         raise InvalidGatewayConfig("config must be a JSON object")
     try:
@@ -120,8 +157,30 @@ def check_config(adapter: GatewayAdapter, raw: object) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "config"
-        raise InvalidGatewayConfig(f"{adapter.name} config {where}: {first['msg']}") from None
-    return model.model_dump(mode="json")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidGatewayConfig(f"{adapter.name} config {where}: {message}") from None
+    config = model.model_dump(mode="json")
+    try:
+        resolve_provider_urls(adapter.config_model, config)
+    except UnsafeDestination as exc:
+        raise InvalidGatewayConfig(f"{adapter.name} config {exc}") from None
+    return config
+
+
+def require_secrets_for_new_urls(
+    adapter: GatewayAdapter, current: Mapping[str, Any], changes: Mapping[str, Any], updated: Mapping[str, Any]
+) -> None:
+    """A change of any URL must carry the account's secrets again: stored ones never go to a host they did not.
+
+    Otherwise anyone allowed to edit the account could point it at their own host and receive the secrets.
+    """
+    changed = [name for name in url_fields(adapter.config_model) if current.get(name) != updated.get(name)]
+    if not changed:
+        return
+    stored = sorted(name for name in adapter.config_model.secret_fields if current.get(name) is not None)
+    missing = [name for name in stored if name not in changes]
+    if missing:
+        raise SecretsRequired(adapter.name, changed, missing)
 
 
 def split_secrets(adapter: GatewayAdapter, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.details import GatewayDetails
 from shared.gateways.base import GatewayAdapter
@@ -12,8 +13,11 @@ from shared.reconciliation.files import SettlementFile
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from shared.clock import Clock
     from shared.gateways.processing import GatewayWiring, ProcessorDeps
+    from shared.persistence.port import UnitOfWorkPort
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,16 @@ class Capabilities:
 
 
 Simulator = Callable[[Any], Coroutine[Any, Any, list[Any]]]
+
+
+class FiscalResubmission(Protocol):
+    async def resubmit(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID, actor: str) -> dict[str, Any]:
+        """Record a new intent for a paid payment's receipt and submit it; the receipt's fiscal state after."""
+        ...
+
+
+FiscalFactory = Callable[["Callable[[], UnitOfWorkPort]", "AsyncEngine", "Clock"], FiscalResubmission]
+"""Builds a gateway's fiscal submissions from a unit-of-work factory, the engine and the clock."""
 """Plays the gateway's side against a running service (`billing simulate <name>`): a Simulation in, checks out."""
 
 
@@ -57,6 +71,8 @@ class GatewayManifest:
     """The processor side: its synchronous call handler and its command routes."""
     settlement_file: Callable[[], SettlementFile] | None = None
     simulator: Callable[[], Simulator] | None = None
+    fiscal: Callable[[], FiscalFactory] | None = None
+    """Fiscal receipts the service itself submits to the gateway: a refusal can be resubmitted by an operator."""
 
     @property
     def name(self) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 
@@ -22,13 +22,13 @@ CommandRoute = tuple[type[Any], Callable[[Any], Awaitable[None]]]
 
 @dataclass(frozen=True)
 class ProcessorDeps:
-    uow: Callable[[], UnitOfWork]
+    uow: Callable[[], UnitOfWorkPort]
     registry: GatewayRegistry
     clock: Clock
     settings: Settings
     engine: AsyncEngine
     cipher: Cipher
-    reader: Callable[[], UnitOfWork]
+    reader: Callable[[], UnitOfWorkPort]
     """A unit of work that only reads: no database transaction, nothing to commit."""
 
 
@@ -39,3 +39,5 @@ class GatewayWiring:
     gateway: str
     calls: CallHandler | None = None
     commands: dict[str, CommandRoute] = field(default_factory=dict)
+    tick: Callable[[], Awaitable[object]] | None = None
+    """Periodic work the processor's scheduler runs every tick (safe beside other replicas)."""

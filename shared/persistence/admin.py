@@ -11,7 +11,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
-from shared.gateways.base import GatewayAdapter, check_config, split_secrets
+from shared.gateways.base import GatewayAdapter, check_config, require_secrets_for_new_urls, split_secrets
+from shared.persistence import driver
 from shared.persistence.tables import gateway_accounts, tenants, transactions
 from shared.security.cipher import Cipher
 
@@ -33,7 +34,7 @@ class AccountView:
 
 async def create_tenant(engine: AsyncEngine, name: str, reporting_currency: str = "UZS") -> uuid.UUID:
     tenant_id = uuid.uuid4()
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(insert(tenants).values(id=tenant_id, name=name, reporting_currency=reporting_currency))
     return tenant_id
 
@@ -41,20 +42,28 @@ async def create_tenant(engine: AsyncEngine, name: str, reporting_currency: str 
 async def tenant_view(engine: AsyncEngine, tenant_id: uuid.UUID) -> dict[str, Any] | None:
     """The tenant as `GET /v1/tenant` shows it."""
     query = select(tenants.c.id, tenants.c.name, tenants.c.reporting_currency).where(tenants.c.id == tenant_id)
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         row = (await conn.execute(query)).first()
     return None if row is None else {"id": str(row.id), "name": row.name, "reporting_currency": row.reporting_currency}
 
 
+async def owner_of_transaction(engine: AsyncEngine, transaction_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    """The operator's look-up (the CLI names a transaction only): its tenant and its gateway."""
+    query = select(transactions.c.tenant_id, transactions.c.gateway).where(transactions.c.id == transaction_id)
+    async with driver.core(engine) as conn:
+        row = (await conn.execute(query)).first()
+    return None if row is None else (row.tenant_id, row.gateway)
+
+
 async def set_reporting_currency(engine: AsyncEngine, tenant_id: uuid.UUID, code: str) -> dict[str, Any] | None:
     """Change the currency the tenant books in; conversions already stored keep the currency they were made in."""
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(reporting_currency=code))
     return await tenant_view(engine, tenant_id)
 
 
 async def tenant_exists(engine: AsyncEngine, tenant_id: uuid.UUID) -> bool:
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is not None
 
 
@@ -70,7 +79,7 @@ class GatewayAccounts:
         config = check_config(adapter, raw_config)
         public, secret = split_secrets(adapter, config)
         account_id = uuid.uuid4()
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(
                 insert(gateway_accounts).values(
                     id=account_id,
@@ -88,12 +97,13 @@ class GatewayAccounts:
         """Merge `changes` into the stored config (secrets included) and check the result as a whole."""
         if not isinstance(changes, dict):
             check_config(adapter, changes)
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (await conn.execute(self._one(account_id).with_for_update())).mappings().first()
             if row is None:
                 return None
             current = {**row["public_config"], **self._cipher.open(row["secret_config"])}
             config = check_config(adapter, {**current, **changes})  # type: ignore[dict-item]
+            require_secrets_for_new_urls(adapter, current, changes, config)  # type: ignore[arg-type]
             public, secret = split_secrets(adapter, config)
             await conn.execute(
                 update(gateway_accounts)
@@ -103,7 +113,7 @@ class GatewayAccounts:
         return await self.get(account_id)
 
     async def remove(self, account_id: uuid.UUID) -> bool:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (await conn.execute(self._one(account_id).with_for_update())).first()
             if row is None:
                 return False
@@ -123,7 +133,7 @@ class GatewayAccounts:
         return True
 
     async def get(self, account_id: uuid.UUID) -> AccountView | None:
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             row = (await conn.execute(self._one(account_id))).mappings().first()
         return None if row is None else self._view(row)
 
@@ -133,7 +143,7 @@ class GatewayAccounts:
             .where(gateway_accounts.c.tenant_id == self._tenant_id, gateway_accounts.c.deleted_at.is_(None))
             .order_by(gateway_accounts.c.created_at)
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [self._view(row) for row in rows]
 

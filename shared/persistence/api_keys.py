@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
 from shared.domain.transaction import rfc3339
+from shared.persistence import driver
 from shared.persistence.tables import api_keys
 from shared.security.apikeys import IssuedKey, Permission, Principal, issue_key, key_id_of, matches
 
@@ -52,7 +53,7 @@ class ApiKeys:
         self, permissions: list[Permission], name: str | None = None, expires_at: datetime | None = None
     ) -> tuple[IssuedKey, ApiKeyView]:
         issued = issue_key()
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             row = (
                 (
                     await conn.execute(
@@ -80,7 +81,7 @@ class ApiKeys:
             .where(api_keys.c.tenant_id == self._tenant_id, api_keys.c.revoked_at.is_(None))
             .order_by(api_keys.c.created_at, api_keys.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_view(row) for row in rows]
 
@@ -92,7 +93,7 @@ class ApiKeys:
             .values(revoked_at=utc_now())
             .returning(api_keys.c.id)
         )
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             return (await conn.execute(statement)).first() is not None
 
 
@@ -139,7 +140,7 @@ async def revoke_api_key(engine: AsyncEngine, key_id: uuid.UUID) -> uuid.UUID | 
         .values(revoked_at=utc_now())
         .returning(api_keys.c.tenant_id)
     )
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         row = (await conn.execute(statement)).first()
     return None if row is None else row[0]
 
@@ -154,7 +155,7 @@ async def authenticate(engine: AsyncEngine, secret: str) -> Principal | None:
     if key_id is None:
         return None
     query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         row = (await conn.execute(query)).mappings().first()
         if row is None or not matches(secret, row["key_hash"]):
             return None

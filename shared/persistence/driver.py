@@ -1,5 +1,9 @@
 """The hot path's SQL, run on asyncpg directly, on the connections of SQLAlchemy's pool.
 
+The rule for the two drivers: asyncpg for fixed statements on the hot path (prepared once per connection
+by asyncpg's statement cache), SQLAlchemy Core for queries built from input. Both stay inside
+`shared.persistence`: the rest of the code calls repositories, and sees one error, DatabaseUnavailable.
+
 Every message and most requests run these statements. Through SQLAlchemy's async layer each costs about
 160 µs more CPU (greenlet switch, compiled-cache lookup, result proxy) than asyncpg with its own statement
 cache; at hundreds of payments a second that was a quarter of the processor. Queries built from user input
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
+from shared.persistence.errors import translated
 
 TRANSACTION_COLUMNS = (
     "id, tenant_id, account_id, gateway, status, amount, refunded_amount, currency, details, metadata, "
@@ -60,6 +65,7 @@ AUDIT_OUTBOX_AND_WEBHOOKS = (
     ") INSERT INTO outbox (event_id, routing_key, body) SELECT * FROM unnest($8::uuid[], $9::text[], $10::jsonb[])"
 )
 """One round trip for a commit's audit rows, events and gateway calls (the outbox trigger NOTIFYs at commit)."""
+NEXT_IN_SEQUENCE = "SELECT nextval($1::regclass)"
 ACCOUNT_COLUMNS = "id, tenant_id, gateway, public_config, secret_config"
 SELECT_ACCOUNT = (
     f"SELECT {ACCOUNT_COLUMNS} FROM gateway_accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
@@ -141,16 +147,31 @@ async def checkout(engine: AsyncEngine, *, autocommit: bool = False) -> tuple[As
 
 @asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection for statements that stand alone (each commits on its own: no BEGIN, no COMMIT)."""
-    conn, db = await checkout(engine)
-    error: BaseException | None = None
-    try:
-        yield db
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        await release(conn, db, error)
+    """A pooled connection for statements that stand alone (each commits on its own: no BEGIN, no COMMIT).
+
+    A driver error leaving the block is DatabaseUnavailable.
+    """
+    with translated():
+        conn, db = await checkout(engine)
+        error: BaseException | None = None
+        try:
+            yield db
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await release(conn, db, error)
+
+
+@asynccontextmanager
+async def core(engine: AsyncEngine, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
+    """A SQLAlchemy connection for statements built from input; `begin`: one transaction, committed at exit.
+
+    A driver error leaving the block is DatabaseUnavailable.
+    """
+    with translated():
+        async with engine.begin() if begin else engine.connect() as conn:
+            yield conn
 
 
 def json_text(value: Any) -> str | None:

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.persistence import driver
 from shared.persistence.tables import gateway_accounts, inbox, outbox, refunds, transactions, webhook_log
 
 
@@ -19,7 +20,7 @@ async def overdue_pending(engine: AsyncEngine, now: datetime, limit: int = 200) 
         .order_by(transactions.c.expires_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.id) for row in await conn.execute(query)]
 
 
@@ -40,13 +41,34 @@ async def stale_pending(
         .order_by(transactions.c.updated_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
+        return [(row.tenant_id, row.id) for row in await conn.execute(query)]
+
+
+async def owed_fiscal_receipts(
+    engine: AsyncEngine, gateway: str, before: datetime, limit: int = 100
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Paid payments with a receipt whose submission is pending, or was never recorded, since before `before`."""
+    fiscal_status = transactions.c.details["fiscal"]["status"].astext
+    query = (
+        select(transactions.c.tenant_id, transactions.c.id)
+        .where(
+            transactions.c.gateway == gateway,
+            transactions.c.status == "completed",
+            transactions.c.details.has_key("receipt"),
+            or_(fiscal_status == "pending", not_(transactions.c.details.has_key("fiscal"))),
+            transactions.c.updated_at < before,
+        )
+        .order_by(transactions.c.updated_at)
+        .limit(limit)
+    )
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.id) for row in await conn.execute(query)]
 
 
 async def purge_processed(engine: AsyncEngine, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
     """Sent outbox rows and old inbox entries are only needed for a while (duplicates arrive within minutes)."""
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(delete(outbox).where(outbox.c.sent_at < now - keep))
         await conn.execute(delete(inbox).where(inbox.c.processed_at < now - keep))
 
@@ -54,7 +76,7 @@ async def purge_processed(engine: AsyncEngine, now: datetime, keep: timedelta = 
 async def purge_webhook_log(engine: AsyncEngine, before: datetime, batch: int = 10_000) -> int:
     """Delete up to `batch` gateway calls received before `before` (personal data is kept no longer than needed)."""
     oldest = select(webhook_log.c.id).where(webhook_log.c.received_at < before).limit(batch)
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         deleted = await conn.execute(delete(webhook_log).where(webhook_log.c.id.in_(oldest.scalar_subquery())))
     return int(deleted.rowcount or 0)
 
@@ -69,7 +91,7 @@ async def stuck_refunds(
         .order_by(refunds.c.updated_at)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return [(row.tenant_id, row.transaction_id, row.id) for row in await conn.execute(query)]
 
 
@@ -80,5 +102,5 @@ async def accounts_of(engine: AsyncEngine, gateways: list[str]) -> list[Any]:
     query = select(gateway_accounts).where(
         gateway_accounts.c.gateway.in_(gateways), gateway_accounts.c.deleted_at.is_(None)
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return list((await conn.execute(query)).mappings().all())

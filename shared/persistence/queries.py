@@ -63,13 +63,13 @@ class TenantReads:
     ) -> tuple[list[dict[str, Any]], int]:
         query = self._filtered(select(transactions), filters).order_by(*SORTS[sort])
         query = query.limit(page_size).offset((page - 1) * page_size)
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
             total = (await conn.execute(self._filtered(select(func.count()), filters))).scalar_one()
         return [mapping.transaction_from_row(row).view() for row in rows], int(total)
 
     async def count(self, filters: ListFilters) -> int:
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             return int((await conn.execute(self._filtered(select(func.count()), filters))).scalar_one())
 
     def _filtered(self, query: Select[Any], filters: ListFilters) -> Select[Any]:
@@ -92,7 +92,7 @@ class TenantReads:
         for condition in conditions:
             query = query.where(detail_clause(condition))
         query = query.order_by(transactions.c.created_at.desc(), transactions.c.id.desc()).limit(limit)
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [mapping.transaction_from_row(row).view() for row in rows]
 
@@ -102,7 +102,7 @@ class TenantReads:
             .where(refunds.c.tenant_id == self._tenant_id, refunds.c.transaction_id == transaction_id)
             .order_by(refunds.c.created_at, refunds.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [mapping.refund_from_row(row).view() for row in rows]
 
@@ -112,7 +112,7 @@ class TenantReads:
             refunds.c.transaction_id == transaction_id,
             refunds.c.status == "requested",
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             return int((await conn.execute(query)).scalar_one())
 
     async def audit_of(self, transaction_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -121,7 +121,7 @@ class TenantReads:
             .where(audit_log.c.tenant_id == self._tenant_id, audit_log.c.transaction_id == transaction_id)
             .order_by(audit_log.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [
             {

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.domain.exchange import MAX_RATE_AGE, Rate, latest_rates
+from shared.persistence import driver
 from shared.persistence.tables import exchange_rates, rate_fetches
 
 WRITERS_LOCK = 7_415_020_261
@@ -40,7 +41,7 @@ async def record_rates(engine: AsyncEngine, rates: list[Rate], *, source: str, a
     """Append the rates that differ from the newest row of their key; a repeat of the same value adds nothing."""
     wanted = {(r.day, r.currency, r.quote): r for r in rates}  # within one list, the last entry of a key wins
     c = exchange_rates.c
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITERS_LOCK})
         newest = (
             select(c.day, c.currency, c.quote, c.rate, c.nominal)
@@ -80,7 +81,7 @@ async def rates_in_force(engine: AsyncEngine, day: date, quote: str) -> dict[str
         .where(c.quote == quote, c.day.between(day - MAX_RATE_AGE, day))
         .order_by(*_newest_first())
     )
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         rows = (await conn.execute(query)).all()
     rates = [Rate(row.day, row.currency, row.quote, row.rate, row.nominal) for row in rows]
     return latest_rates(rates, day, quote)
@@ -99,13 +100,13 @@ async def claim_fetch(engine: AsyncEngine, source: str, day: date, lease: timede
         )
         .returning(rate_fetches.c.day)
     )
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         return (await conn.execute(statement)).first() is not None
 
 
 async def fetch_done(engine: AsyncEngine, source: str, day: date) -> bool:
     query = select(rate_fetches.c.done_at).where(rate_fetches.c.source == source, rate_fetches.c.day == day)
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         return (await conn.execute(query)).scalar() is not None
 
 
@@ -115,5 +116,5 @@ async def finish_fetch(engine: AsyncEngine, source: str, day: date, outcome: str
         .where(rate_fetches.c.source == source, rate_fetches.c.day == day)
         .values(done_at=func.now(), outcome=outcome[:500])
     )
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         await conn.execute(statement)

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from sqlalchemy import BigInteger, cast, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.domain.reconciliation import Difference
 from shared.domain.refund import Refund
 from shared.domain.status import RefundStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount
 from shared.persistence import driver, mapping
+from shared.persistence.tables import reconciliation_differences, transactions
 from shared.security.cipher import Cipher
 
 
 class TransactionRepository:
-    def __init__(self, db: asyncpg.Connection, tenant_id: uuid.UUID, seen: list[Transaction]) -> None:
+    def __init__(
+        self, db: asyncpg.Connection, conn: AsyncConnection, tenant_id: uuid.UUID, seen: list[Transaction]
+    ) -> None:
         self._db = db
+        self._conn = conn
         self._tenant_id = tenant_id
         self._seen = seen
 
@@ -39,6 +47,22 @@ class TransactionRepository:
         if lock:
             query += " FOR UPDATE"
         return self._seen_one(await self._db.fetchrow(query, self._tenant_id, account_id, *parameters))
+
+    async def in_detail_range(self, account_id: uuid.UUID, key: str, low: int, high: int) -> list[Transaction]:
+        """The account's transactions whose details hold an integer `key` within [low, high], in its order."""
+        at = cast(transactions.c.details[key].astext, BigInteger)
+        query = (
+            select(transactions)
+            .where(
+                transactions.c.tenant_id == self._tenant_id,
+                transactions.c.account_id == account_id,
+                transactions.c.details.has_key(key),
+                at.between(low, high),
+            )
+            .order_by(at, transactions.c.id)
+        )
+        rows = (await self._conn.execute(query)).mappings().all()
+        return [mapping.transaction_from_row(row) for row in rows]
 
     def _seen_one(self, row: Any) -> Transaction | None:
         if row is None:
@@ -99,6 +123,28 @@ class AccountRepository:
         """Up to two of the tenant's live accounts for a gateway: enough to tell none, one and several apart."""
         rows = await self._db.fetch(driver.SELECT_ACCOUNTS_OF_GATEWAY, self._tenant_id, gateway)
         return [account_from_row(row, self._cipher) for row in rows]
+
+
+class DifferenceRepository:
+    """The differences a reconciliation run found, stored in the unit of work that publishes them."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, run_id: uuid.UUID, found: Sequence[Difference]) -> None:
+        rows = [
+            {
+                "run_id": run_id,
+                "kind": d.kind.value,
+                "resolution": d.resolution.value,
+                "transaction_id": d.transaction_id,
+                "reference": d.reference,
+                "ours": d.ours,
+                "theirs": d.theirs,
+            }
+            for d in found
+        ]
+        await self._conn.execute(insert(reconciliation_differences), rows)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")

@@ -21,7 +21,13 @@ from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
 from shared.persistence import driver
-from shared.persistence.repositories import AccountRepository, RefundRepository, TransactionRepository
+from shared.persistence.errors import as_unavailable, translated
+from shared.persistence.repositories import (
+    AccountRepository,
+    DifferenceRepository,
+    RefundRepository,
+    TransactionRepository,
+)
 from shared.security.cipher import Cipher
 from shared.security.pan import mask_pans
 
@@ -52,9 +58,10 @@ class RefundIdTaken(DomainError):
 class UnitOfWork:
     """Use as `async with uow_factory() as uow:`; nothing is written unless `commit()` is called.
 
-    The transaction is asyncpg's, opened at entry. The hot statements run on asyncpg (`shared.persistence.driver`);
-    `conn` is the same session through SQLAlchemy, in autocommit mode so that it never opens a transaction of its
-    own: whatever runs on it runs inside this one.
+    The transaction is asyncpg's, opened at entry. Repositories run the hot statements on asyncpg
+    (`shared.persistence.driver`) and queries built from input through SQLAlchemy on the same session, in
+    autocommit mode so that it never opens a transaction of its own: whatever runs on it runs inside this one.
+    A driver error leaves the block as DatabaseUnavailable.
 
     With `read_only=True` no transaction is opened (two round trips less) and `commit()` is refused: each
     statement reads its own snapshot, which is what a read committed transaction gives a reader anyway.
@@ -75,49 +82,59 @@ class UnitOfWork:
         """The gateway calls for webhook_log."""
 
     async def __aenter__(self) -> UnitOfWork:
-        conn, db = await driver.checkout(self._engine, autocommit=True)
-        self._conn = conn
-        if not self._read_only:
-            try:
-                self._tx = db.transaction()
-                await self._tx.start()
-            except BaseException as exc:
-                await driver.release(conn, db, exc)
-                raise
-        self._db = db
+        with translated():
+            conn, db = await driver.checkout(self._engine, autocommit=True)
+            self._conn = conn
+            if not self._read_only:
+                try:
+                    self._tx = db.transaction()
+                    await self._tx.start()
+                except BaseException as exc:
+                    await driver.release(conn, db, exc)
+                    raise
+            self._db = db
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._conn is not None and self._db is not None
-        try:
-            if self._tx is not None and not self._committed and not isinstance(exc, driver.LOST):
-                await self._tx.rollback()
-        except (asyncpg.PostgresError, *driver.LOST):
-            self._db.terminate()  # a session in an unknown state never goes back to the pool
-        finally:
-            await driver.release(self._conn, self._db, exc)
+        with translated():
+            try:
+                if self._tx is not None and not self._committed and not isinstance(exc, driver.LOST):
+                    await self._tx.rollback()
+            except (asyncpg.PostgresError, *driver.LOST):
+                self._db.terminate()  # a session in an unknown state never goes back to the pool
+            finally:
+                await driver.release(self._conn, self._db, exc)
+        if exc is not None and (unavailable := as_unavailable(exc)) is not None:
+            raise unavailable from exc
 
     @property
-    def conn(self) -> AsyncConnection:
-        """This unit of work's session through SQLAlchemy, for statements built from input."""
-        assert self._conn is not None, "use the unit of work inside `async with`"
-        return self._conn
-
-    @property
-    def db(self) -> asyncpg.Connection:
+    def _asyncpg(self) -> asyncpg.Connection:
         assert self._db is not None, "use the unit of work inside `async with`"
         return self._db
 
+    @property
+    def _core(self) -> AsyncConnection:
+        assert self._conn is not None, "use the unit of work inside `async with`"
+        return self._conn
+
     def transactions(self, tenant_id: uuid.UUID) -> TransactionRepository:
-        return TransactionRepository(self.db, tenant_id, self._transactions)
+        return TransactionRepository(self._asyncpg, self._core, tenant_id, self._transactions)
 
     def refunds(self, tenant_id: uuid.UUID) -> RefundRepository:
-        return RefundRepository(self.db, tenant_id, self._refunds)
+        return RefundRepository(self._asyncpg, tenant_id, self._refunds)
 
     def accounts(self, tenant_id: uuid.UUID) -> AccountRepository:
-        return AccountRepository(self.db, tenant_id, self._cipher)
+        return AccountRepository(self._asyncpg, tenant_id, self._cipher)
+
+    def differences(self) -> DifferenceRepository:
+        return DifferenceRepository(self._core)
+
+    async def next_in(self, sequence: str) -> int:
+        """The next value of a database sequence, inside this transaction (e.g. a gateway's own ids)."""
+        return int(await self._asyncpg.fetchval(driver.NEXT_IN_SEQUENCE, sequence))
 
     def emit(self, event: DomainEvent) -> None:
         """Publish an event that is not a transaction's change (e.g. reconciliation.mismatch) at commit."""
@@ -125,7 +142,7 @@ class UnitOfWork:
 
     async def claim(self, consumer: str, message_id: str) -> bool:
         """Record a message as processed; False when it already was (a duplicate delivery)."""
-        return await self.db.fetchval(driver.CLAIM, consumer, message_id) is not None
+        return await self._asyncpg.fetchval(driver.CLAIM, consumer, message_id) is not None
 
     def log_webhook(
         self,
@@ -166,7 +183,7 @@ class UnitOfWork:
             outbox.add(event, at)
         self._events.clear()
         if outbox.rows or self._calls.rows:
-            await self.db.execute(
+            await self._asyncpg.execute(
                 driver.AUDIT_OUTBOX_AND_WEBHOOKS, *audit.columns(), *outbox.columns(), *self._calls.columns()
             )
         await self._tx.commit()
@@ -177,7 +194,7 @@ class UnitOfWork:
     async def _reporting(self, tx: Transaction) -> dict[str, Any] | None:
         """The transaction in its tenant's reporting currency at the rate of the day (UTC) of its last change."""
         day = tx.updated_at.astimezone(UTC).date()
-        rows = await self.db.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
+        rows = await self._asyncpg.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
         if not rows:
             return None
         target = Currency.of(rows[0]["reporting_currency"])
@@ -199,18 +216,18 @@ class UnitOfWork:
     async def _write_transaction(self, tx: Transaction) -> bool:
         """Insert a new aggregate or update a loaded one; False when a new one's id is already taken."""
         if tx.version == 0 and tx.changes and tx.changes[0].action == "create":
-            if await self.db.fetchval(driver.INSERT_TRANSACTION, *driver.transaction_row(tx), 1) is None:
+            if await self._asyncpg.fetchval(driver.INSERT_TRANSACTION, *driver.transaction_row(tx), 1) is None:
                 return False
             tx.version = 1
             return True
-        if await self.db.fetchval(driver.UPDATE_TRANSACTION, *driver.transaction_update(tx)) is None:
+        if await self._asyncpg.fetchval(driver.UPDATE_TRANSACTION, *driver.transaction_update(tx)) is None:
             raise ConcurrentUpdate(f"transaction {tx.id} changed concurrently")
         tx.version += 1
         return True
 
     async def _write_refunds(self) -> None:
         for refund in self._refunds:
-            if await self.db.fetchval(driver.UPSERT_REFUND, *driver.refund_row(refund)) is None:
+            if await self._asyncpg.fetchval(driver.UPSERT_REFUND, *driver.refund_row(refund)) is None:
                 raise RefundIdTaken(f"refund id {refund.id} is already taken")
 
 

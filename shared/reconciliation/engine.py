@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_, exists, insert, literal, select, update
@@ -21,19 +21,18 @@ from sqlalchemy.types import Text
 from shared.clock import Clock
 from shared.domain.errors import TransitionNotAllowed, UnknownGateway
 from shared.domain.events import DomainEvent, EventType
-from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, compare
+from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, Resolution, compare
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import GatewayAccount
+from shared.gateways.base import GatewayAccount, ProviderRejected
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence import mapping
+from shared.persistence import driver, mapping
+from shared.persistence.port import UnitOfWorkPort
 from shared.persistence.tables import (
-    reconciliation_differences,
     reconciliation_records,
     reconciliations,
     transactions,
 )
-from shared.persistence.unit_of_work import UnitOfWork
 from shared.reconciliation.files import GENERIC_FILE, SettlementFile, records_from_bytes
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
 
@@ -80,7 +79,7 @@ class _AccountLedger:
             transactions.c.created_at >= self._period.start,
             transactions.c.created_at <= self._period.end,
         )
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             result = await conn.stream(query.execution_options(yield_per=BATCH))
             async for row in result.mappings():
                 yield mapping.transaction_from_row(row)
@@ -90,7 +89,7 @@ class Reconciler:
     def __init__(
         self,
         engine: AsyncEngine,
-        uow: Callable[[], UnitOfWork],
+        uow: Callable[[], UnitOfWorkPort],
         registry: GatewayRegistry,
         clock: Clock,
     ) -> None:
@@ -101,7 +100,7 @@ class Reconciler:
 
     async def run(self, tenant_id: uuid.UUID, run_id: uuid.UUID, progress: Progress | None = None) -> Counts:
         """Execute a queued run; a run that is not queued (done, or taken by another replica) is left alone."""
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             claimed = await conn.execute(
                 update(reconciliations)
                 .where(
@@ -125,7 +124,9 @@ class Reconciler:
             await self._compare(run_id, row, account, period, counts, progress)
         except Exception as exc:
             log.exception("reconciliation failed", extra={"reconciliation_id": str(run_id)})
-            await self._finish(run_id, "failed", counts, str(exc)[:1000])
+            # A provider's refusal is shown by its status and code; its answer's text stays in the log above.
+            shown = exc.note if isinstance(exc, ProviderRejected) else str(exc)
+            await self._finish(run_id, "failed", counts, shown[:1000])
             raise
         await self._finish(run_id, "completed", counts, None)
         return counts
@@ -165,7 +166,7 @@ class Reconciler:
             await self._insert_staged(batch, counts, progress)
 
     async def _insert_staged(self, batch: list[dict[str, Any]], counts: Counts, progress: Progress | None) -> None:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(insert(reconciliation_records), batch)
         counts.records += len(batch)
         await _report(progress, counts)
@@ -173,12 +174,12 @@ class Reconciler:
     async def _resolve(self, run_id: uuid.UUID, account: GatewayAccount) -> None:
         """Give every staged record our transaction id, found by the gateway's id or our reference there."""
         adapter = self._registry.get(account.gateway)
-        # One path each, a tuple of keys into details (nested for e.g. Payme's account field); () for none.
+        # One path each, a tuple of keys into details (nested when the gateway keeps it in an object); () for none.
         gateway_path, merchant_path = (
             adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
         )
         staged = reconciliation_records.c
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             for column, path in ((staged.reference, gateway_path), (staged.merchant_reference, merchant_path)):
                 if path:
                     in_details = transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text)))
@@ -232,7 +233,7 @@ class Reconciler:
             .order_by(transactions.c.created_at)
         )
         pending: list[Difference] = []
-        async with self._engine.connect() as conn:
+        async with driver.core(self._engine) as conn:
             result = await conn.stream(theirs_vs_ours.execution_options(yield_per=BATCH))
             async for record in result.mappings():
                 ours = _ledger_entry(record)
@@ -252,25 +253,13 @@ class Reconciler:
     async def _report_differences(
         self, run_id: uuid.UUID, row: Any, found: list[Difference], counts: Counts, progress: Progress | None
     ) -> None:
-        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes."""
+        """Store the differences, publish each as reconciliation.mismatch, and apply the safe fixes (if allowed)."""
         if not found:
             return
+        if not row["apply_fixes"]:
+            found = [listed_only(difference) for difference in found]
         async with self._uow() as uow:
-            await uow.conn.execute(
-                insert(reconciliation_differences),
-                [
-                    {
-                        "run_id": run_id,
-                        "kind": d.kind.value,
-                        "resolution": d.resolution.value,
-                        "transaction_id": d.transaction_id,
-                        "reference": d.reference,
-                        "ours": d.ours,
-                        "theirs": d.theirs,
-                    }
-                    for d in found
-                ],
-            )
+            await uow.differences().add(run_id, found)
             for difference in found:
                 uow.emit(mismatch_event(run_id, row, difference))
             await uow.commit(actor="reconciliation", request_id=f"reconciliation:{run_id}")
@@ -298,7 +287,7 @@ class Reconciler:
         return True
 
     async def _save_counts(self, run_id: uuid.UUID, counts: Counts) -> None:
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(
                 update(reconciliations)
                 .where(reconciliations.c.id == run_id)
@@ -307,7 +296,7 @@ class Reconciler:
 
     async def _finish(self, run_id: uuid.UUID, status: str, counts: Counts, error: str | None) -> None:
         now = self._clock()
-        async with self._engine.begin() as conn:
+        async with driver.core(self._engine, begin=True) as conn:
             await conn.execute(
                 update(reconciliations)
                 .where(reconciliations.c.id == run_id)
@@ -315,6 +304,11 @@ class Reconciler:
             )
             # The staged copy of the processor's records has served its purpose.
             await conn.execute(reconciliation_records.delete().where(reconciliation_records.c.run_id == run_id))
+
+
+def listed_only(difference: Difference) -> Difference:
+    """The difference for a person to look at: nothing is fixed by a run that may not change transactions."""
+    return replace(difference, resolution=Resolution.NEEDS_ATTENTION) if difference.completes_payment else difference
 
 
 def mismatch_event(run_id: uuid.UUID, row: Any, difference: Difference) -> DomainEvent:

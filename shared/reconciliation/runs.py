@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.domain.transaction import rfc3339
 from shared.gateways.base import GatewayAccount
+from shared.persistence import driver
 from shared.persistence.tables import reconciliation_differences, reconciliations
 
 
@@ -24,8 +25,12 @@ async def queue_run(
     file_name: str | None = None,
     file_body: bytes | None = None,
     nightly: bool = False,
+    apply_fixes: bool = True,
 ) -> uuid.UUID | None:
-    """Record a queued run; None when the nightly run of that period is already recorded (another replica)."""
+    """Record a queued run; None when the nightly run of that period is already recorded (another replica).
+
+    `apply_fixes=False`: the run lists what it finds for a person and changes no transaction.
+    """
     run_id = uuid.uuid4()
     statement = (
         insert(reconciliations)
@@ -41,18 +46,19 @@ async def queue_run(
             file_name=file_name,
             file_body=file_body,
             nightly=1 if nightly else 0,
+            apply_fixes=apply_fixes,
         )
         .on_conflict_do_nothing()
         .returning(reconciliations.c.id)
     )
-    async with engine.begin() as conn:
+    async with driver.core(engine, begin=True) as conn:
         inserted = (await conn.execute(statement)).first()
     return None if inserted is None else run_id
 
 
 async def run_view(engine: AsyncEngine, tenant_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any] | None:
     """A run as the API shows it: progress, counts and every difference."""
-    async with engine.connect() as conn:
+    async with driver.core(engine) as conn:
         row = (
             (
                 await conn.execute(
@@ -86,6 +92,7 @@ async def run_view(engine: AsyncEngine, tenant_id: uuid.UUID, run_id: uuid.UUID)
         "from": rfc3339(row["period_from"]),
         "to": rfc3339(row["period_to"]),
         "status": row["status"],
+        "applies_fixes": row["apply_fixes"],
         "counts": row["counts"],
         "error": row["error"],
         "created_at": rfc3339(row["created_at"]),

@@ -296,7 +296,7 @@ async def test_an_order_without_an_account_value_is_named_by_its_transaction_id(
 async def test_the_sandbox_key_works_and_change_password_replaces_only_the_key_used(
     client: httpx.AsyncClient, engine: AsyncEngine, cipher: Cipher
 ) -> None:
-    world = await payme_tenant(engine, cipher, test_key="sandbox-key-123")
+    world = await payme_tenant(engine, cipher, test_key="sandbox-key-123", sandbox=True)
     payme = Payme(client, world.accounts["payme"])
     await order(client, world, "k-1")
     check = {"amount": 1_500_000, "account": {"order_id": "k-1"}}

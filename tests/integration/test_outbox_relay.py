@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
-from shared.broker.relay import CLAIM, OutboxRelay
+from shared.broker.relay import OutboxRelay
 from shared.clock import utc_now
 from shared.domain.money import Money
 from shared.domain.transaction import Transaction
 from shared.messages import EVENTS_EXCHANGE
-from shared.persistence import driver
 from shared.persistence.database import create_engine, raw_dsn
+from shared.persistence.outbox import OutboxStore
 from shared.persistence.tables import outbox
 from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
@@ -225,10 +225,10 @@ async def test_a_relay_leaves_alone_a_transaction_whose_events_another_relay_hol
 ) -> None:
     held, free = await transaction_with_events(store, updates=2), await transaction_with_events(store)
     rows = await outbox_rows(store, [held])
-    async with driver.connection(store.engine) as db, db.transaction():
+    async with OutboxStore(store.engine).unsent(1) as other_replica:
         # Another replica claimed the held transaction's first event and is still publishing it.
-        [first] = await db.fetch(CLAIM, 1)
-        assert first["id"] == rows[0]["id"]
+        [first] = other_replica.events
+        assert first.id == rows[0]["id"]
         assert await relay.drain_once() == len(await outbox_rows(store, [free])), "only the other transaction"
         sent = await outbox_rows(store, [held])
         assert all(row["sent_at"] is None for row in sent), "none of the held transaction's later events"

@@ -22,7 +22,7 @@ from shared.broker.consumer import (
     ROUTING_KEY_HEADER,
     CommandConsumer,
     Delivery,
-    Outcome,
+    DeliveryOutcome,
 )
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.broker.topology import (
@@ -151,7 +151,7 @@ async def test_failure_goes_through_the_delay_queue_and_is_parked_at_max_attempt
 
     for attempt in range(1, MAX_ATTEMPTS):
         published_at = time.monotonic()
-        assert await consumer.process(delivery) == Outcome.RETRY
+        assert await consumer.process(delivery) == DeliveryOutcome.RETRY
         assert publisher.sent[-1] == ("", PROCESSOR.delay_queue)
         message = await next_message(channel, PROCESSOR.name)  # back on the work queue after the TTL
         assert time.monotonic() - published_at >= broker.retry_delay_ms / 1000 * 0.9
@@ -162,7 +162,7 @@ async def test_failure_goes_through_the_delay_queue_and_is_parked_at_max_attempt
         assert (message.body, message.message_id) == (body, "cmd-1")
         delivery = delivery_of(message)
 
-    assert await consumer.process(delivery) == Outcome.PARKED
+    assert await consumer.process(delivery) == DeliveryOutcome.PARKED
     parked = await next_message(channel, PARKING_QUEUE)
     assert str(parked.headers[REASON_HEADER]).startswith(f"gave up after {MAX_ATTEMPTS} attempts")
     assert parked.headers[ORIGIN_HEADER] == PROCESSOR.name
@@ -186,7 +186,7 @@ async def test_invalid_messages_are_parked_at_once(
 ) -> None:
     consumer = consumer_raising(publisher, AssertionError("the handler must not run"))
 
-    assert await consumer.process(Delivery(body, route, {}, "bad-1")) == Outcome.PARKED
+    assert await consumer.process(Delivery(body, route, {}, "bad-1")) == DeliveryOutcome.PARKED
 
     assert publisher.sent == [("", PARKING_QUEUE)]
     parked = await next_message(channel, PARKING_QUEUE)
@@ -200,7 +200,9 @@ async def test_a_domain_error_is_a_refusal_and_publishes_nothing(
 ) -> None:
     consumer = consumer_raising(publisher, TransitionNotAllowed("already canceled"))
 
-    assert await consumer.process(Delivery(complete_body(), "transaction.complete", {}, "m-1")) == Outcome.REJECTED
+    assert (
+        await consumer.process(Delivery(complete_body(), "transaction.complete", {}, "m-1")) == DeliveryOutcome.REJECTED
+    )
 
     assert publisher.sent == []
     assert await is_empty(channel, PARKING_QUEUE)

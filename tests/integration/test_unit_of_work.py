@@ -17,6 +17,7 @@ from shared.domain.money import Money
 from shared.domain.transaction import Transaction
 from shared.persistence import driver
 from shared.persistence.database import create_engine, raw_dsn
+from shared.persistence.errors import DatabaseUnavailable
 from shared.persistence.tables import audit_log, outbox, transactions, webhook_log
 from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
@@ -132,7 +133,7 @@ async def test_a_read_only_unit_of_work_opens_no_transaction(
         uow.transactions(tenant.tenant_id).add(tx)
         await uow.commit(actor="tests", request_id=None)
     async with UnitOfWork(engine, cipher, read_only=True) as uow:
-        assert not uow.db.is_in_transaction()
+        assert uow._db is not None and not uow._db.is_in_transaction()
         found = await uow.transactions(tenant.tenant_id).get(tx.id)
         assert found is not None and found.id == tx.id
         with pytest.raises(RuntimeError, match="read-only"):
@@ -197,13 +198,14 @@ async def test_database_refuses_refunds_past_the_amount(
         tx.complete(utc_now())
         await uow.commit(actor="tests", request_id=None)
 
-    with pytest.raises(asyncpg.CheckViolationError, match="ck_transactions_refunded_within_amount"):
+    with pytest.raises(DatabaseUnavailable, match="ck_transactions_refunded_within_amount") as refused:
         async with uow_factory() as uow:
             loaded = await uow.transactions(tenant.tenant_id).get(tx.id)
             assert loaded is not None
             loaded.refunded_amount = loaded.amount + 1  # code bypassing the aggregate's guard
             loaded.update(utc_now(), details={"note": "sneaky"})
             await uow.commit(actor="tests", request_id=None)
+    assert isinstance(refused.value.__cause__, asyncpg.CheckViolationError)
     [row] = await rows(engine, transactions, tx.id)
     assert row["refunded_amount"] == 0
 
@@ -219,7 +221,8 @@ async def test_connections_postgresql_dropped_leave_the_pool(
         async with UnitOfWork(engine, cipher) as uow:
             assert await uow.accounts(tenant.tenant_id).get(tenant.accounts["cash"]) is not None
             await asyncio.sleep(0.1)  # held a moment, so that three of them open three connections
-            return int(await uow.db.fetchval("SELECT pg_backend_pid()"))
+            assert uow._db is not None
+            return int(await uow._db.fetchval("SELECT pg_backend_pid()"))
 
     try:
         pooled = set(await asyncio.gather(*(backend_of_a_unit_of_work() for _ in range(3))))
@@ -230,8 +233,9 @@ async def test_connections_postgresql_dropped_leave_the_pool(
         finally:
             await admin.close()
 
-        with pytest.raises(driver.LOST):
+        with pytest.raises(DatabaseUnavailable) as lost:
             await backend_of_a_unit_of_work()
+        assert isinstance(lost.value.__cause__, driver.LOST)
         after = {await backend_of_a_unit_of_work() for _ in range(3)}
         assert not after & pooled, "a dropped connection came back from the pool"
     finally:

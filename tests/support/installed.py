@@ -15,6 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_IN = "cash"
 """A built-in gateway: when its entry point is missing, the service's metadata is older than pyproject.toml."""
+EXAMPLE = "bank_transfer"
+EXAMPLE_PROJECT = ROOT / "examples" / "gateways" / "bank_transfer"
+"""The third-party gateway the suite drives end to end (`make install-dev` installs it editable)."""
 
 
 def _declared() -> set[str]:
@@ -33,3 +36,6 @@ def _pip_install(*arguments: str) -> None:
 def ensure_gateways_installed() -> None:
     if BUILT_IN not in _declared():
         _pip_install("-e", str(ROOT))
+    if EXAMPLE not in _declared():
+        # Not editable: an editable install is importable only in interpreters started after it, not this one.
+        _pip_install(str(EXAMPLE_PROJECT))

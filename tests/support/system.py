@@ -1,4 +1,4 @@
-"""The three services as real processes (`billing ingress|processor|refunds`), for end-to-end tests."""
+"""The services as real processes (`billing ingress|processor|refunds|webhooks`), for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import httpx
 
 from shared.settings import Settings
 
-SERVICES = ("ingress", "processor", "refunds")
+SERVICES = ("ingress", "processor", "refunds", "webhooks")
+WEBHOOKS_RETRY_SCHEDULE = "0.5,0.5,0.5,0.5,0.5"
+"""Short, so a test sees a delivery's every attempt in seconds: six attempts about half a second apart."""
 
 
 def free_port() -> int:
@@ -39,10 +41,14 @@ def service_env(settings: Settings, port: int) -> dict[str, str]:
         "BILLING_MAX_ATTEMPTS": str(settings.max_attempts),
         "BILLING_SCHEDULER_INTERVAL_S": str(settings.scheduler_interval_s),
         "BILLING_DB_POOL_SIZE": "8",
+        "BILLING_PROVIDERS_ALLOW_PRIVATE": "true",  # the fake providers listen on 127.0.0.1 over http
         "BILLING_NIGHTLY_RECONCILIATION": "false",  # a session crossing 02:00 UTC must not reconcile the fakes
         "BILLING_METRICS_PORT_INGRESS": str(free_port()),
         "BILLING_METRICS_PORT_PROCESSOR": str(free_port()),
         "BILLING_METRICS_PORT_REFUNDS": str(free_port()),
+        "BILLING_METRICS_PORT_WEBHOOKS": str(free_port()),
+        "BILLING_WEBHOOKS_ALLOW_PRIVATE": "true",  # the tests' receivers listen on 127.0.0.1
+        "BILLING_WEBHOOKS_RETRY_SCHEDULE": WEBHOOKS_RETRY_SCHEDULE,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.broker.topology import WORK_QUEUES
+from shared.broker.topology import WEBHOOKS_QUEUE, WORK_QUEUES
 from shared.settings import Settings
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -44,7 +44,13 @@ def config_data(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_every_file_parses_and_every_object_is_named() -> None:
     files = sorted(K8S.glob("*.yaml"))
-    assert {f.name for f in files} >= {"kustomization.yaml", "ingress.yaml", "processor.yaml", "refunds.yaml"}
+    assert {f.name for f in files} >= {
+        "kustomization.yaml",
+        "ingress.yaml",
+        "processor.yaml",
+        "refunds.yaml",
+        "webhooks.yaml",
+    }
     for path in files:
         for doc in documents(path.name):
             assert doc.get("apiVersion") and doc.get("kind"), path.name
@@ -53,7 +59,7 @@ def test_every_file_parses_and_every_object_is_named() -> None:
 
 def test_each_service_is_a_deployment_with_probes_limits_and_the_secret(applied: list[dict[str, Any]]) -> None:
     deployments = of_kind(applied, "Deployment")
-    assert set(deployments) == {"billing-ingress", "billing-processor", "billing-refunds"}
+    assert set(deployments) == {"billing-ingress", "billing-processor", "billing-refunds", "billing-webhooks"}
     for name, deployment in deployments.items():
         spec = deployment["spec"]
         labels = spec["template"]["metadata"]["labels"]
@@ -90,12 +96,12 @@ def test_workers_scale_on_their_queues_and_probe_their_metrics_port(applied: lis
     scaled = of_kind(applied, "ScaledObject")
     auth = of_kind(applied, "TriggerAuthentication")
     config = config_data(applied)
-    for work in WORK_QUEUES:
-        worker = work.name.removeprefix("billing.")
+    for queue in [work.name for work in WORK_QUEUES] + [WEBHOOKS_QUEUE]:
+        worker = queue.removeprefix("billing.")
         name = f"billing-{worker}"
         (trigger,) = scaled[name]["spec"]["triggers"]
         assert scaled[name]["spec"]["scaleTargetRef"]["name"] == name
-        assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == work.name
+        assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == queue
         assert scaled[name]["spec"]["minReplicaCount"] >= 1, "a worker at zero replicas takes no command"
         (ref,) = auth[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
         assert (ref["name"], ref["key"]) == (SECRET, "BILLING_AMQP_URL")

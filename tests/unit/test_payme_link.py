@@ -70,8 +70,10 @@ def test_the_basic_header_vector_and_constant_time_auth() -> None:
     header = "Basic UGF5Y29tOmZrV1c2VU5yenZ6eVY2RGhyZEhKNmFFaHIzZFJjdkpZa2FHeA=="
     assert basic_header(KEY) == header
     assert authenticate({"key": KEY}, header) == "key"
-    assert authenticate({"key": "live", "test_key": KEY}, header) == "test_key"
-    assert authenticate({"key": "live", "test_key": None}, header) is None
+    assert authenticate({"key": "live", "test_key": KEY, "sandbox": True}, header) == "test_key"
+    assert authenticate({"key": "live", "test_key": KEY, "sandbox": False}, header) is None, "live: a wrong key"
+    assert authenticate({"key": "live", "test_key": KEY}, header) is None, "sandbox defaults to false"
+    assert authenticate({"key": "live", "test_key": None, "sandbox": True}, header) is None
     wrong_login = "Basic " + base64.b64encode(f"Other:{KEY}".encode()).decode()
     assert authenticate({"key": KEY}, wrong_login) is None
     assert authenticate({"key": KEY}, "Bearer " + header.split()[1]) is None
@@ -83,6 +85,7 @@ def test_the_config_keeps_keys_secret_and_fills_defaults() -> None:
     config = account().config
     assert config["account_field"] == "order_id" and config["one_time"] is True
     assert config["checkout_url"] == "https://checkout.paycom.uz" and config["allow_cancel_after_perform"] is True
+    assert config["sandbox"] is False
     assert ADAPTER.config_model.secret_fields == {"key", "test_key"}
 
 

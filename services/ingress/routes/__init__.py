@@ -12,7 +12,7 @@ from shared.gateways.registry import GatewayRegistry
 
 def routers(registry: GatewayRegistry) -> list[APIRouter]:
     found: list[APIRouter] = []
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda module: module.name):
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         router = getattr(module, "router", None)
         if isinstance(router, APIRouter):

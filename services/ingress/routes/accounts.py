@@ -13,7 +13,7 @@ from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
 from services.ingress.schemas import AccountBody, AccountPatch
 from shared.domain.errors import UnknownGateway
-from shared.gateways.base import GatewayAdapter, InvalidGatewayConfig
+from shared.gateways.base import GatewayAdapter, InvalidGatewayConfig, SecretsRequired
 from shared.persistence.admin import AccountInUse, GatewayAccounts, account_json
 from shared.security.apikeys import Permission, Principal
 
@@ -66,6 +66,9 @@ async def update_account(account_id: uuid.UUID, body: AccountPatch, ctx: Ctx, wh
     adapter = _adapter(ctx, current.gateway)
     try:
         view = await accounts.update(adapter, account_id, body.config)
+    except SecretsRequired as exc:
+        required = [{"field": name, "message": "required again when a URL changes"} for name in exc.required]
+        raise Problem(422, "invalid_gateway_config", str(exc), errors=required) from None
     except InvalidGatewayConfig as exc:
         raise Problem(422, "invalid_gateway_config", str(exc)) from None
     if view is None:

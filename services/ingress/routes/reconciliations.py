@@ -58,7 +58,12 @@ async def start_run(request: Request, ctx: Ctx, who: Reconciler) -> JSONResponse
         raise Problem(
             422, "no_api_source", f"{account.gateway} has no API to reconcile with: upload its settlement file"
         )
-    run_id = await queue_run(ctx.engine, account, body.start, body.end, file_name=file_name, file_body=file_body)
+    # A settlement file is the caller's word, not the provider's: it may complete payments only for a key
+    # that could have completed them anyway. Otherwise its differences are listed for a person.
+    apply_fixes = file_body is None or Permission.CREATE.value in who.permissions
+    run_id = await queue_run(
+        ctx.engine, account, body.start, body.end, file_name=file_name, file_body=file_body, apply_fixes=apply_fixes
+    )
     assert run_id is not None
     command_id = f"reconcile:{run_id}"
     message = RunReconciliationMessage(

@@ -15,7 +15,7 @@ from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
 from services.ingress.schemas import CancelBody, CompleteBody, CreateTransactionBody, RefundBody, SearchBody
 from shared.clock import utc_now
-from shared.domain.details import parse_details
+from shared.domain.details import admit_receipt, parse_details
 from shared.domain.errors import DomainError
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
@@ -82,6 +82,12 @@ async def create_transaction(
     except DomainError as exc:
         raise Problem(422, exc.code, str(exc)) from None
     account = await ctx.accounts.resolve(who.tenant_id, body.gateway, body.account_id)
+    try:
+        details = admit_receipt(
+            gateway.details, details, money.minor, required=bool(account.config.get("fiscal_required"))
+        )
+    except DomainError as exc:
+        raise Problem(422, exc.code, str(exc)) from None
     transaction_id = uuid.uuid4()
     now = utc_now()
     view = {

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from shared.gateways.click.adapter import ClickAdapter
 from shared.gateways.click.details import ClickDetails
-from shared.gateways.manifest import Capabilities, GatewayManifest, Simulator
+from shared.gateways.manifest import Capabilities, FiscalFactory, GatewayManifest, Simulator
 from shared.reconciliation.files import SettlementFile
 
 if TYPE_CHECKING:
@@ -38,6 +38,12 @@ def _settlement_file() -> SettlementFile:
     return SETTLEMENT_FILE
 
 
+def _fiscal() -> FiscalFactory:
+    from shared.gateways.click.fiscal import FiscalSubmissions
+
+    return FiscalSubmissions
+
+
 def _simulator() -> Simulator:
     from shared.gateways.click.simulate import simulate
 
@@ -53,6 +59,7 @@ MANIFEST = GatewayManifest(
     processor=_processor,
     settlement_file=_settlement_file,
     simulator=_simulator,
+    fiscal=_fiscal,
 )
 
 __all__ = ["ADAPTER", "MANIFEST", "ClickAdapter", "ClickDetails"]

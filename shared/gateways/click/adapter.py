@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ from shared.gateways.click.merchant_api import MerchantAnswer, MerchantApi
 from shared.gateways.click.rules import CLICK_CURRENCY
 from shared.reconciliation.sources import Ledger, Period
 
+log = logging.getLogger(__name__)
 PAY_URL = "https://my.click.uz/services/pay"
 PAYMENT_SUCCESSFUL = 2
 PAYMENT_IN_PROGRESS = frozenset({0, 1})  # created, processing
@@ -75,8 +77,8 @@ def translate(answer: MerchantAnswer) -> ProviderStatus:
     if status == PAYMENT_SUCCESSFUL:
         return ProviderStatus(TransactionStatus.COMPLETED, details)
     if status < 0:
-        failure = {**details, "error_code": status, "error_note": answer.error_note}
-        return ProviderStatus(TransactionStatus.FAILED, failure)
+        log.info("Click reports a failed payment", extra={"payment_status": status, "error": answer.error_note})
+        return ProviderStatus(TransactionStatus.FAILED, {**details, "error_code": status})
     # In progress (0, 1) or a code we do not know: keep waiting rather than guess.
     return ProviderStatus(status=None, details=details)
 
@@ -126,10 +128,11 @@ class ClickAdapter:
         now = await api.payment_status(payment_id)
         if now.error_code == 0 and now.payment_status is not None and now.payment_status < 0:
             return RefundOutcome(succeeded=True, provider_refund_id=str(payment_id))
-        return RefundOutcome(
-            succeeded=False,
-            error=f"Click refused the reversal: error {reversed_.error_code} {reversed_.error_note}".strip(),
+        log.warning(
+            "Click refused a reversal",
+            extra={"refund_id": str(refund.id), "error_code": reversed_.error_code, "error": reversed_.error_note},
         )
+        return RefundOutcome(succeeded=False, error=f"Click refused the reversal: error {reversed_.error_code}")
 
     async def status(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
         payment_id = payment_id_of(tx)

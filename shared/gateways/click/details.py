@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shared.domain.details import GatewayDetails
 
@@ -11,7 +11,8 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class ClickDetails(GatewayDetails):
     gateway: ClassVar[str] = "click"
-    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"merchant_trans_id", "return_url"})
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"merchant_trans_id", "return_url", "receipt"})
+    receipt_title_limit: ClassVar[int | None] = 63
     service_id: int | None = None
     merchant_id: int | None = None
     merchant_trans_id: str | None = None
@@ -24,4 +25,8 @@ class ClickDetails(GatewayDetails):
     error_code: int | None = None
     error_note: str | None = None
     return_url: str | None = None
+    receipt: dict[str, Any] | None = None
+    """The fiscal receipt's items (shared/domain/receipt.py), checked against the amount at creation."""
     link: str | None = None
+    fiscal: dict[str, Any] | None = None
+    """The receipt's submission to Click's OFD endpoint: `status` pending, submitted or failed, and Click's answer."""

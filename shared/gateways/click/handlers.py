@@ -13,6 +13,7 @@ from shared.broker.rpc import GatewayCall
 from shared.clock import Clock
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
+from shared.gateways.click.fiscal import FiscalSubmissions, intent, owed
 from shared.gateways.click.rules import is_repeated_prepare, verdict
 from shared.gateways.click.shop import (
     REPLY_BY,
@@ -25,12 +26,12 @@ from shared.gateways.click.shop import (
     required_fields,
 )
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 GATEWAY = "click"
-NEXT_MERCHANT_ID = "SELECT nextval('click_merchant_ids')"
-"""Our ids for Prepare and Complete (merchant_prepare_id, merchant_confirm_id): Click wants integers."""
+MERCHANT_IDS = "click_merchant_ids"
+"""The sequence of our ids for Prepare and Complete (merchant_prepare_id, merchant_confirm_id): Click wants integers."""
 REPLY_MARGIN_S = 0.2
 """Time the answer still needs to reach the ingress; a change committed later than that is rolled back instead."""
 
@@ -45,15 +46,23 @@ class ShopVerdict:
 
 
 def wire(deps: ProcessorDeps) -> GatewayWiring:
-    return GatewayWiring(gateway=GATEWAY, calls=ClickCalls(deps.uow, deps.clock).answer)
+    fiscal = FiscalSubmissions(deps.uow, deps.engine, deps.clock)
+    return GatewayWiring(gateway=GATEWAY, calls=ClickCalls(deps.uow, deps.clock, fiscal).answer, tick=fiscal.sweep)
 
 
 class ClickCalls:
     """Answers the calls the ingress has authenticated (-8, -1, -3 are its own); the body is Click's answer."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWorkPort],
+        clock: Clock,
+        fiscal: FiscalSubmissions | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._fiscal = fiscal
         self._wall = wall
 
     async def answer(self, request: GatewayCall) -> dict[str, Any]:
@@ -77,9 +86,12 @@ class ClickCalls:
                 return answer(operation, received, ClickError.FAILED_TO_UPDATE)
             actor = f"gateway:click:{request.account_id}"
             await uow.commit(actor=actor, request_id=f"click:{operation.value}:{call.click_trans_id}")
+        paid_now = operation is Operation.COMPLETE and outcome.error is ClickError.SUCCESS
+        if self._fiscal is not None and paid_now and tx is not None and owed(tx):
+            self._fiscal.start(tx.tenant_id, tx.id)  # after the commit, outside it: the intent is stored
         return answer(operation, received, outcome.error, outcome.merchant_id, outcome.note)
 
-    async def _prepare(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
+    async def _prepare(self, uow: UnitOfWorkPort, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
         now = self._clock()
         error = verdict(call, tx, now)
         if error is not ClickError.SUCCESS or tx is None:
@@ -103,7 +115,7 @@ class ClickCalls:
         )
         return ShopVerdict(ClickError.SUCCESS, prepare_id)
 
-    async def _complete(self, uow: UnitOfWork, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
+    async def _complete(self, uow: UnitOfWorkPort, tx: Transaction | None, call: ShopCall) -> ShopVerdict:
         now = self._clock()
         error = verdict(call, tx, now)
         if error is ClickError.ALREADY_PAID and tx is not None and _first_complete_after_janitor(tx, call):
@@ -118,10 +130,8 @@ class ClickCalls:
             tx.fail(now, {"error_code": call.error, "error_note": call.error_note, "sign_time": call.sign_time})
             return ShopVerdict(ClickError.TRANSACTION_CANCELLED)
         confirm_id = await _next_id(uow)
-        tx.complete(
-            now,
-            {"merchant_confirm_id": confirm_id, "click_paydoc_id": call.click_paydoc_id, "sign_time": call.sign_time},
-        )
+        paid = {"merchant_confirm_id": confirm_id, "click_paydoc_id": call.click_paydoc_id, "sign_time": call.sign_time}
+        tx.complete(now, {**paid, **(intent(now) if "receipt" in tx.details else {})})
         return ShopVerdict(ClickError.SUCCESS, confirm_id)
 
     def _too_late(self, reply_by: object) -> bool:
@@ -131,7 +141,7 @@ class ClickCalls:
 
 
 async def _order(
-    uow: UnitOfWork, tenant_id: uuid.UUID, account_id: uuid.UUID, merchant_trans_id: str
+    uow: UnitOfWorkPort, tenant_id: uuid.UUID, account_id: uuid.UUID, merchant_trans_id: str
 ) -> Transaction | None:
     """The order Click names, locked: by `details.merchant_trans_id`, else by our id when the creator gave none."""
     repo = uow.transactions(tenant_id)
@@ -151,7 +161,7 @@ async def _order(
     return tx if tx.details.get("merchant_trans_id") in (None, merchant_trans_id) else None
 
 
-async def _held_by_another_order(uow: UnitOfWork, tx: Transaction, call: ShopCall) -> bool:
+async def _held_by_another_order(uow: UnitOfWorkPort, tx: Transaction, call: ShopCall) -> bool:
     """The unique index would refuse it at commit (-7, retried forever); a definitive -8 is the honest answer."""
     repo = uow.transactions(tx.tenant_id)
     other = await repo.find_by_detail(tx.account_id, ("click_trans_id",), str(call.click_trans_id), lock=False)
@@ -162,12 +172,12 @@ def _first_complete_after_janitor(tx: Transaction, call: ShopCall) -> bool:
     return tx.status is TransactionStatus.COMPLETED and call.error == 0 and "merchant_confirm_id" not in tx.details
 
 
-async def _next_id(uow: UnitOfWork) -> int:
+async def _next_id(uow: UnitOfWorkPort) -> int:
     """merchant_prepare_id / merchant_confirm_id: unique integers from a sequence, inside this transaction."""
-    return int(await uow.db.fetchval(NEXT_MERCHANT_ID))
+    return await uow.next_in(MERCHANT_IDS)
 
 
-def _log_call(uow: UnitOfWork, request: GatewayCall, call: ShopCall, outcome: ShopVerdict) -> None:
+def _log_call(uow: UnitOfWorkPort, request: GatewayCall, call: ShopCall, outcome: ShopVerdict) -> None:
     """Keep every call Click made with our answer; the sign is left out (it is a hash over the secret)."""
     payload = {name: value for name, value in call.received.items() if name != "sign_string"}
     uow.log_webhook(

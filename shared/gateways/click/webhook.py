@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from shared.broker.rpc import GatewayCall, RpcUnavailable
 from shared.gateways.base import GatewayAccount
@@ -26,6 +25,7 @@ from shared.gateways.click.shop import (
     required_fields,
 )
 from shared.gateways.webhooks import Host, IngressHost, named_account
+from shared.persistence.errors import DatabaseUnavailable
 
 GATEWAY = "click"
 router = APIRouter(prefix="/webhooks/click", tags=["gateway webhooks"])
@@ -53,8 +53,8 @@ async def _handle(operation: Operation, account_id: str, request: Request, host:
         return _reply(operation, received, ClickError.BAD_REQUEST, f"{ClickError.BAD_REQUEST.note}: {exc}")
     try:
         account = await named_account(host, GATEWAY, account_id)
-    except (SQLAlchemyError, OSError):
-        log.exception("click: the account could not be read")
+    except DatabaseUnavailable as exc:
+        log.warning("click: the account could not be read", extra={"error": str(exc)[:300]})
         return _reply(operation, received, ClickError.FAILED_TO_UPDATE)
     # An unknown account and a wrong sign get the same -1, and nothing about the account (its service_id
     # included) is compared before the sign: a caller without the secret learns nothing.

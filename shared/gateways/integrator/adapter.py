@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.domain.money import Money
 from shared.gateways.base import AccountConfig, GatewayAccount
 from shared.gateways.manual import ManualGateway
+from shared.gateways.urls import LinkUrl
+
+PLACEHOLDERS = ("{transaction_id}", "{amount}", "{currency}")
 
 
 class IntegratorConfig(AccountConfig):
@@ -23,7 +26,33 @@ class IntegratorConfig(AccountConfig):
         default="v1", description="v1: t=<unix>,v1=<HMAC of '<t>.<body>'>; legacy: sha256=<HMAC of the body>"
     )
     name: str = Field(min_length=1, max_length=200)
-    payment_url: str | None = Field(default=None, description="template with {transaction_id}, {amount}, {currency}")
+    payment_url: LinkUrl | None = Field(
+        default=None, max_length=2000, description="template with {transaction_id}, {amount}, {currency}"
+    )
+
+    @field_validator("payment_url")
+    @classmethod
+    def _known_placeholders_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        rest = value
+        for placeholder in PLACEHOLDERS:
+            rest = rest.replace(placeholder, "")
+        if "{" in rest or "}" in rest:
+            raise ValueError("may use only the placeholders {transaction_id}, {amount} and {currency}")
+        return value
+
+
+def render_payment_url(template: str, transaction_id: uuid.UUID, money: Money) -> str:
+    """The payment link: the known placeholders replaced literally, any other text left as it is.
+
+    Never str.format: a format field can read an object's attributes (and through them the environment).
+    """
+    values = (str(transaction_id), str(money.minor), money.currency.code)
+    link = template
+    for placeholder, value in zip(PLACEHOLDERS, values, strict=True):
+        link = link.replace(placeholder, value)  # the values hold no braces, so no placeholder can appear anew
+    return link
 
 
 class IntegratorAdapter(ManualGateway):
@@ -39,4 +68,4 @@ class IntegratorAdapter(ManualGateway):
         template = account.config.get("payment_url")
         if not template:
             return None
-        return str(template).format(transaction_id=transaction_id, amount=money.minor, currency=money.currency.code)
+        return render_payment_url(str(template), transaction_id, money)

@@ -8,7 +8,7 @@ from shared.clock import Clock
 from shared.domain.errors import NotFound
 from shared.gateways.integrator.messages import STATUS_ROUTE, IntegratorStatusMessage
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 GATEWAY = "integrator"
 CONSUMER = "processor"
@@ -20,7 +20,7 @@ def wire(deps: ProcessorDeps) -> GatewayWiring:
 
 
 class IntegratorStatuses:
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 

@@ -34,8 +34,6 @@ class IntegratorCallback(BaseModel):
 
 
 class IntegratorStatusMessage(CommandMessage):
-    """An integrator's verified status callback."""
-
     account_id: uuid.UUID
     transaction_id: uuid.UUID
     status: Literal["completed", "failed", "canceled"]

@@ -41,6 +41,7 @@ from shared.gateways.octo.payloads import (
 )
 from shared.gateways.octo.statuses import parse_status, to_transaction_status
 from shared.reconciliation.sources import Ledger, Period
+from shared.security.egress import guarded_client
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ class OctoAdapter:
             answer = await self._client(config).post("/set_accept", body)
             raise_for_error(answer)
         except ProviderRejected as exc:
-            return ProviderStatus(None, {decisions.ACCEPT_OUTCOME: decisions.REFUSED, "error_note": str(exc)[:500]})
+            log.warning("Octo refused set_accept", extra={"transaction_id": str(tx.id), "error": str(exc)})
+            return ProviderStatus(None, {decisions.ACCEPT_OUTCOME: decisions.REFUSED, "error_note": exc.note[:500]})
         except MalformedAnswer as exc:
             raise unreadable("/set_accept", exc) from exc
         data = payload_of(answer)
@@ -189,7 +191,11 @@ class OctoAdapter:
         except MalformedAnswer as exc:
             raise unreadable("/prepare_payment", exc) from exc
         if payment.shop_transaction_id not in (None, str(tx.id)):
-            raise ProviderUnavailable(f"Octo answered about {payment.shop_transaction_id}, not {tx.id}")
+            log.warning(
+                "Octo answered about another payment",
+                extra={"transaction_id": str(tx.id), "answered": payment.shop_transaction_id},
+            )
+            raise ProviderUnavailable(f"Octo answered about another payment, not {tx.id}")
         return payment
 
     def _notify_url(self, account: GatewayAccount, config: OctoConfig) -> str:
@@ -204,7 +210,8 @@ class OctoAdapter:
     def _client(self, config: OctoConfig) -> OctoClient:
         loop = asyncio.get_running_loop()
         if self._http is None or (self._http_loop is not None and self._http_loop is not loop):
-            # One pooled client per event loop (a worker has one), made on first use, never at import.
-            self._http = httpx.AsyncClient(timeout=TIMEOUT)
+            # One pooled client per event loop (a worker has one), made on first use, never at import; it dials
+            # public addresses only (api_base is the tenant's choice) and follows no redirect.
+            self._http = guarded_client(timeout=TIMEOUT)
             self._http_loop = loop
         return OctoClient(self._http, config.api_base)

@@ -9,7 +9,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 from tenacity.wait import wait_base
 
-from shared.gateways.base import ProviderRejected, ProviderUnavailable
+from shared.gateways.base import ProviderRejected, ProviderUnavailable, answer_code
 from shared.gateways.octo.payloads import MalformedAnswer, decode, encode
 
 ATTEMPTS = 4
@@ -63,7 +63,10 @@ class OctoClient:
         if response.status_code == 429 or response.status_code >= 500:
             raise _Transient(f"HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise ProviderRejected(f"Octo {path}: HTTP {response.status_code}: {response.text[:300]}")
+            raise ProviderRejected(
+                f"Octo {path}: HTTP {response.status_code}: {response.text[:300]}",
+                note=refusal_note(path, response),
+            )
         try:
             answer = decode(response.content)
         except ValueError as exc:
@@ -71,6 +74,17 @@ class OctoClient:
         if not isinstance(answer, Mapping):
             raise ProviderUnavailable(f"Octo {path}: the answer is not a JSON object")
         return answer
+
+
+def refusal_note(path: str, response: httpx.Response) -> str:
+    """What a tenant sees of a 4xx: the status and Octo's error code, never the body's text."""
+    note = f"octo refused {path}: HTTP {response.status_code}"
+    try:
+        answer = decode(response.content)
+    except ValueError:
+        return note
+    code = answer_code(answer.get("error")) if isinstance(answer, Mapping) else None
+    return f"{note}, error {code}" if code is not None else note
 
 
 def unreadable(path: str, exc: MalformedAnswer) -> ProviderUnavailable:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from shared.gateways.base import AccountConfig
+from shared.gateways.urls import LinkUrl, ProviderUrl
 
 PRODUCTION_API = "https://secure.octo.uz"
 
@@ -24,17 +25,15 @@ class OctoConfig(AccountConfig):
         "false keeps the payment held until `complete` (capture) or `cancel` (release)",
     )
     test: StrictBool = False
-    api_base: str = Field(default=PRODUCTION_API, max_length=500)
+    api_base: ProviderUrl = Field(default=PRODUCTION_API, max_length=500)
     language: Literal["uz", "ru", "en"] | None = None
     ttl: StrictInt | None = Field(default=None, ge=1, le=60 * 24 * 30, description="minutes the payment stays open")
-    return_url: str | None = Field(default=None, max_length=2000)
-    notify_url: str | None = Field(
+    return_url: LinkUrl | None = Field(default=None, max_length=2000)
+    notify_url: LinkUrl | None = Field(
         default=None, max_length=2000, description="overrides BILLING_PUBLIC_URL + this account's webhook path"
     )
 
     @field_validator("api_base", "return_url", "notify_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+    def _without_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value is not None else None

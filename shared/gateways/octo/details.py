@@ -32,6 +32,8 @@ class OctoDetails(GatewayDetails):
     card_vendor: str | None = None
     is_physical_card: bool | None = None
     error_note: str | None = None
+    notified_statuses: list[str] | None = None
+    """The statuses of this payment's notifies already applied: a replay of one is answered, not re-applied."""
     # Our capture decision (accept_status, final_amount, accept_outcome) is kept in details too, but is
     # deliberately not a field here: parse_details refuses it as input, so no creator can pre-set a capture.
     pay_url: str | None = None

@@ -17,10 +17,12 @@ from shared.gateways.octo.config import OctoConfig
 from shared.gateways.octo.notices import Notice, NotifyError, NotifyVerdict
 from shared.gateways.octo.statuses import OctoStatus, parse_status, progress, to_transaction_status
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 GATEWAY = "octo"
+NOTIFIED = "notified_statuses"
+"""Details key: the statuses whose notify was applied (the transaction is tied to one Octo payment uuid)."""
 
 
 def wire(deps: ProcessorDeps) -> GatewayWiring:
@@ -28,7 +30,7 @@ def wire(deps: ProcessorDeps) -> GatewayWiring:
 
 
 class OctoNotifications:
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 
@@ -69,7 +71,7 @@ class OctoNotifications:
             return verdict
 
 
-async def _find(uow: UnitOfWork, tenant_id: uuid.UUID, account_id: uuid.UUID, notice: Notice) -> Transaction | None:
+async def _find(uow: UnitOfWorkPort, tenant_id: uuid.UUID, account_id: uuid.UUID, notice: Notice) -> Transaction | None:
     """Our transaction by its id (our shop_transaction_id), else by Octo's payment id; locked either way."""
     repo = uow.transactions(tenant_id)
     ours = _uuid(notice.shop_transaction_id)
@@ -88,7 +90,13 @@ def _uuid(text: str) -> uuid.UUID | None:
 
 def _apply(tx: Transaction, notice: Notice, status: OctoStatus, config: OctoConfig, now: datetime) -> NotifyVerdict:
     """One notify's effect on the locked transaction, and the answer Octo gets."""
+    applied = list(tx.details.get(NOTIFIED) or [])
+    if status.value in applied:
+        # The signature covers only the payment uuid and the status: a replayed notify (Octo's own resend, or
+        # a captured one sent again) must not bring other sums or card facts with it. Answered all the same.
+        return _answer(tx, status, config, now)
     facts = notice.details()
+    facts[NOTIFIED] = [*applied, status.value]
     current = parse_status(tx.details.get("status"))
     if current is not None and progress(status) < progress(current):
         facts.pop("status")  # a late notify adds its facts but never moves the recorded status back
@@ -99,6 +107,11 @@ def _apply(tx: Transaction, notice: Notice, status: OctoStatus, config: OctoConf
         if target is not TransactionStatus.PENDING and target is not tx.status:
             log.warning("Octo reports %s for a %s transaction", status.value, tx.status.value, extra={"id": str(tx.id)})
         tx.update(now, details=facts)
+    return _answer(tx, status, config, now)
+
+
+def _answer(tx: Transaction, status: OctoStatus, config: OctoConfig, now: datetime) -> NotifyVerdict:
+    """What Octo gets for this status; for waiting_for_capture, the capture decision (recorded once)."""
     if status is not OctoStatus.WAITING_FOR_CAPTURE:
         return NotifyVerdict()
     decision = decisions.on_waiting_notify(tx, config.capture_on_notify)

@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.domain.money import Money
 from shared.domain.transaction import Transaction
-from shared.gateways.base import ProviderRejected
+from shared.gateways.base import ProviderRejected, answer_code
 from shared.gateways.octo.config import OctoConfig
 from shared.gateways.octo.statuses import OctoStatus, parse_status
 
@@ -105,7 +105,10 @@ def raise_for_error(answer: Mapping[str, Any]) -> None:
         raise MalformedAnswer("Octo's answer has no `error` field")
     if str(error).strip() != "0":
         message = answer.get("errMessage") or answer.get("errorMessage") or answer.get("message") or ""
-        raise ProviderRejected(f"Octo error {error}: {str(message)[:300]}".rstrip(": "))
+        code = answer_code(error) or "unreadable"
+        raise ProviderRejected(
+            f"Octo error {error}: {str(message)[:300]}".rstrip(": "), note=f"octo refused: error {code}"
+        )
 
 
 def payload_of(answer: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -24,6 +24,7 @@ from shared.gateways.octo.notices import (
 from shared.gateways.octo.signature import signature_valid
 from shared.gateways.octo.statuses import parse_status
 from shared.gateways.webhooks import Host, named_account, unauthenticated
+from shared.persistence.errors import DatabaseUnavailable
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
@@ -43,7 +44,11 @@ async def octo_notify(account_id: str, request: Request, host: Host) -> Response
         notice = read_notice(raw, request.headers.get("content-type"))
     except MalformedNotice as exc:
         return _json(refusal(400, NotifyError.MALFORMED, str(exc)))
-    account = await named_account(host, "octo", account_id)
+    try:
+        account = await named_account(host, "octo", account_id)
+    except DatabaseUnavailable as exc:
+        log.warning("octo: the account could not be read; Octo will resend", extra={"error": str(exc)[:300]})
+        return _json(refusal(503, NotifyError.TRY_AGAIN, "not recorded yet; send it again"))
     if account is None:
         raise unauthenticated()
     unique_key = str(account.config["unique_key"])

@@ -14,6 +14,7 @@ from shared.domain.transaction import Transaction
 from shared.gateways.base import AccountConfig, GatewayAccount, PaymentStart, ProviderStatus, RefundOutcome
 from shared.gateways.payme import records
 from shared.gateways.payme.link import checkout_link
+from shared.gateways.urls import LinkUrl
 
 CURRENCY = "UZS"  # Payme pays in sum only; amounts travel in tiyin, our minor unit
 
@@ -24,9 +25,15 @@ class PaymeConfig(AccountConfig):
     merchant_id: str = Field(min_length=1, max_length=100)
     key: str = Field(min_length=1, max_length=512)
     test_key: str | None = Field(default=None, min_length=1, max_length=512)
+    sandbox: bool = Field(
+        default=False, description="true: test_key authenticates too (Payme's sandbox); false: only the live key"
+    )
     account_field: str = Field(default="order_id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     one_time: bool = True
-    checkout_url: str = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
+    checkout_url: LinkUrl = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
+    fiscal_required: bool = Field(
+        default=False, description="refuse a payment without details.receipt (every sale needs a fiscal receipt)"
+    )
     allow_cancel_after_perform: bool = Field(
         default=True, description="false: CancelTransaction of a performed payment is refused with -31007"
     )

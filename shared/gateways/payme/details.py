@@ -11,7 +11,8 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class PaymeDetails(GatewayDetails):
     gateway: ClassVar[str] = "payme"
-    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language"})
+    creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language", "receipt"})
+    receipt_title_limit: ClassVar[int | None] = 255
     merchant_id: str | None = None
     payme_id: str | None = None
     transaction_ref: str | None = None
@@ -25,6 +26,8 @@ class PaymeDetails(GatewayDetails):
     reason: int | None = None
     fiscal_data: dict[str, Any] | None = None
     return_url: str | None = None
+    receipt: dict[str, Any] | None = None
+    """The fiscal receipt's items (shared/domain/receipt.py), checked against the amount at creation."""
     language: str | None = None
     link: str | None = None
     repeat_of: str | None = None  # a repeat payment of this order (accounts with one_time false)

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, cast, select
-
 from shared.broker.rpc import GatewayCall
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
@@ -29,11 +27,8 @@ from shared.gateways.payme.protocol import (
     parse_params,
 )
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
-from shared.persistence import mapping
 from shared.persistence.admin import GatewayAccounts
-from shared.persistence.repositories import TransactionRepository
-from shared.persistence.tables import transactions
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import Transactions, UnitOfWorkPort
 
 ParamsT = TypeVar("ParamsT", bound=Params)
 GATEWAY = "payme"
@@ -44,7 +39,7 @@ PAYME_ID = ("payme_id",)
 class PaymeCallContext:
     """What one call works with: its unit of work, the account and one `now` for every time it records."""
 
-    uow: UnitOfWork
+    uow: UnitOfWorkPort
     account: GatewayAccount
     config: PaymeConfig
     now: datetime
@@ -54,7 +49,7 @@ class PaymeCallContext:
         return records.to_ms(self.now)
 
     @property
-    def repo(self) -> TransactionRepository:
+    def repo(self) -> Transactions:
         return self.uow.transactions(self.account.tenant_id)
 
 
@@ -133,7 +128,7 @@ class PaymeCalls:
             await record("ok")
             return answer
 
-    async def _context(self, uow: UnitOfWork, call: GatewayCall) -> PaymeCallContext:
+    async def _context(self, uow: UnitOfWorkPort, call: GatewayCall) -> PaymeCallContext:
         account = await uow.accounts(call.tenant_id).get(call.account_id)
         if account is None or account.gateway != "payme":
             raise PaymeError(Fault.UNAUTHORIZED)  # removed since the ingress checked the key
@@ -142,7 +137,7 @@ class PaymeCalls:
     async def _check_perform(self, context: PaymeCallContext, params: CheckPerformParams) -> dict[str, Any]:
         order = await self._order(context, params.account, lock=False)
         rules.admit(order, params.amount, context.config)
-        return {"allow": True}
+        return records.check_perform_result(order)
 
     async def _create(self, context: PaymeCallContext, params: CreateParams) -> dict[str, Any]:
         known = await context.repo.find_by_detail(context.account.id, PAYME_ID, params.id)
@@ -226,20 +221,8 @@ class PaymeCalls:
         return records.check_result(await self._payme_transaction(context, params.id, lock=False))
 
     async def _statement(self, context: PaymeCallContext, params: StatementParams) -> dict[str, Any]:
-        payme_time = cast(transactions.c.details["payme_time"].astext, BigInteger)
-        query = (
-            select(transactions)
-            .where(
-                transactions.c.tenant_id == context.account.tenant_id,
-                transactions.c.account_id == context.account.id,
-                transactions.c.gateway == "payme",
-                transactions.c.details.has_key("payme_id"),
-                payme_time.between(params.from_, params.to),
-            )
-            .order_by(payme_time, transactions.c.id)
-        )
-        rows = (await context.uow.conn.execute(query)).mappings().all()
-        return {"transactions": [records.statement_entry(mapping.transaction_from_row(row)) for row in rows]}
+        found = await context.repo.in_detail_range(context.account.id, "payme_time", params.from_, params.to)
+        return {"transactions": [records.statement_entry(tx) for tx in found]}
 
     async def _fiscal(self, context: PaymeCallContext, params: FiscalParams) -> dict[str, Any]:
         tx = await self._payme_transaction(context, params.id)
@@ -285,9 +268,7 @@ def _params(call: GatewayCall, model: type[ParamsT]) -> ParamsT:
     return parsed
 
 
-async def _by_own_id(
-    repo: TransactionRepository, account_id: uuid.UUID, value: str, *, lock: bool
-) -> Transaction | None:
+async def _by_own_id(repo: Transactions, account_id: uuid.UUID, value: str, *, lock: bool) -> Transaction | None:
     """An order created without `details.account` is named by its own id (the checkout link says so)."""
     try:
         transaction_id = uuid.UUID(value)

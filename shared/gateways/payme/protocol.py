@@ -123,7 +123,11 @@ def basic_header(key: str) -> str:
 
 
 def authenticate(config: dict[str, Any], header: str | None) -> Literal["key", "test_key"] | None:
-    """Which credential of the account the header carries (`key` or the sandbox `test_key`), if any."""
+    """Which credential of the account the header carries (`key`, or `test_key` on a sandbox account), if any.
+
+    On an account without `"sandbox": true` the test key is a wrong key: whoever holds the sandbox key
+    cannot perform or cancel live payments with it.
+    """
     password = _password(header)
     if password is None:
         return None
@@ -132,7 +136,7 @@ def authenticate(config: dict[str, Any], header: str | None) -> Literal["key", "
     matches_test_key = _same(password, config.get("test_key"))
     if matches_key:
         return "key"
-    return "test_key" if matches_test_key else None
+    return "test_key" if matches_test_key and config.get("sandbox") is True else None
 
 
 def _password(header: str | None) -> bytes | None:

@@ -115,3 +115,21 @@ def statement_entry(tx: Transaction) -> dict[str, Any]:
         **check_result(tx),  # the times, our id, the state and the reason, as CheckTransaction gives them
         "receivers": tx.details.get("receivers"),
     }
+
+
+DETAIL_ITEM_FIELDS = ("discount", "title", "price", "count", "code", "units", "vat_percent", "package_code")
+
+
+def check_perform_result(order: Transaction) -> dict[str, Any]:
+    """CheckPerformTransaction's answer: `allow`, with the fiscal receipt's `detail` when the order has one."""
+    receipt = order.details.get("receipt")
+    if not isinstance(receipt, dict):
+        return {"allow": True}
+    detail: dict[str, Any] = {"receipt_type": receipt.get("receipt_type", 0)}
+    shipping = receipt.get("shipping")
+    if isinstance(shipping, dict):
+        detail["shipping"] = {"title": shipping["title"], "price": shipping["price"]}
+    detail["items"] = [
+        {name: item[name] for name in DETAIL_ITEM_FIELDS if item.get(name) is not None} for item in receipt["items"]
+    ]
+    return {"allow": True, "detail": detail}

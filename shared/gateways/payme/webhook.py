@@ -24,6 +24,7 @@ from shared.gateways.payme.protocol import (
     success,
 )
 from shared.gateways.webhooks import Host, IngressHost, gateway_account
+from shared.persistence.errors import DatabaseUnavailable
 
 router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 log = logging.getLogger(__name__)
@@ -45,7 +46,11 @@ async def payme_call(account_id: str, request: Request, host: Host) -> Response:
         rpc = parse_request(raw)
     except RpcFailure as refused:
         return _answer(failure(refused.request_id, refused.error))
-    account = await _account(host, account_id)
+    try:
+        account = await _account(host, account_id)
+    except DatabaseUnavailable as exc:
+        log.warning("payme: the account could not be read", extra={"error": str(exc)[:300]})
+        return _refuse(rpc.id, Fault.SYSTEM_ERROR)
     credential = None if account is None else authenticate(account.config, request.headers.get("Authorization"))
     if account is None or credential is None:
         return _refuse(rpc.id, Fault.UNAUTHORIZED)

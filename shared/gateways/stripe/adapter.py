@@ -22,6 +22,7 @@ from shared.gateways.base import (
     ProviderStatus,
     ProviderUnavailable,
     RefundOutcome,
+    answer_code,
 )
 from shared.gateways.stripe.amounts import AmountNotAccepted, to_stripe
 from shared.gateways.stripe.checkout import InvalidCheckout, checkout_params
@@ -183,7 +184,8 @@ def refund_outcome(facts: RefundFacts) -> RefundOutcome:
         case "succeeded":
             return RefundOutcome(succeeded=True, provider_refund_id=facts.refund_id)
         case "failed" | "canceled":
-            why = facts.failure_reason or "no reason given"
+            # Stripe's reason is a code (`expired_or_canceled_card`); anything else is not shown to the tenant.
+            why = answer_code(facts.failure_reason) or "no reason given"
             return RefundOutcome(
                 succeeded=False, provider_refund_id=facts.refund_id, error=f"Stripe refund {facts.status}: {why}"
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -12,8 +13,9 @@ from typing import Any, TypeVar, cast
 import stripe
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from shared.gateways.base import GatewayAccount, ProviderRejected, ProviderUnavailable
+from shared.gateways.base import GatewayAccount, ProviderRejected, ProviderUnavailable, answer_code
 from shared.gateways.stripe.config import config_of
+from shared.security.egress import guarded_client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,9 +41,27 @@ def translate(exc: stripe.StripeError, what: str) -> ProviderUnavailable | Provi
     message = exc.user_message or str(exc) or type(exc).__name__
     # 409: another request with the same idempotency key is still running at Stripe; try again later.
     if is_transient(exc) or status == 409 or status is None:
-        return ProviderUnavailable(f"Stripe did not answer {what}: {message} (HTTP {status})")
+        log.warning("stripe did not answer", extra={"call": what, "status": status, "why": message})
+        return ProviderUnavailable(f"Stripe did not answer {what} (HTTP {status})")
     code = f"{exc.code}: " if exc.code else ""
-    return ProviderRejected(f"Stripe refused {what}: {code}{message} (HTTP {status})")
+    shown = answer_code(exc.code)
+    note = f"stripe refused {what}: HTTP {status}" + (f", {shown}" if shown else "")
+    return ProviderRejected(f"Stripe refused {what}: {code}{message} (HTTP {status})", note=note)
+
+
+class GuardedHTTPXClient(stripe.HTTPXClient):
+    """Stripe's httpx client, its async client swapped for one that dials public addresses only.
+
+    api_base is the tenant's choice, and the account's secret key goes with every request. The swap keeps
+    the library's certificate checking (its own CA bundle) and follows no redirect.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        verify: ssl.SSLContext | bool = False
+        if self._verify_ssl_certs:
+            verify = ssl.create_default_context(cafile=stripe.ca_bundle_path)
+        self._client_async = guarded_client(verify=verify)
 
 
 class StripeCalls:
@@ -62,7 +82,7 @@ class StripeCalls:
         if found is not None:
             self._clients.move_to_end(key)
             return found
-        transport = stripe.HTTPXClient(timeout=TIMEOUT_S)
+        transport = GuardedHTTPXClient(timeout=TIMEOUT_S)
         client = stripe.StripeClient(
             config.api_key,
             base_addresses={"api": config.api_base},

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from shared.gateways.base import AccountConfig, GatewayAccount
+from shared.gateways.urls import ProviderUrl
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 
@@ -16,13 +17,11 @@ class StripeConfig(AccountConfig):
 
     api_key: str = Field(min_length=8, max_length=255, pattern=r"^(sk|rk)_")
     webhook_secret: str = Field(min_length=8, max_length=255, pattern=r"^whsec_")
-    api_base: str = Field(default=DEFAULT_API_BASE, max_length=500)
+    api_base: ProviderUrl = Field(default=DEFAULT_API_BASE, max_length=500)
 
     @field_validator("api_base")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base must be an http(s) URL")
+    def _without_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
 

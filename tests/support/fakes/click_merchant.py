@@ -23,6 +23,8 @@ PAYMENT_NOT_FOUND = -16
 NOT_REVERSIBLE = -17
 AUTH_WINDOW_S = 300
 _ROUTE = re.compile(r"/v2/merchant/payment/(status|reversal)/([0-9]+)/([0-9]+)")
+SUBMIT_ITEMS = "/v2/merchant/payment/ofd_data/submit_items"
+FISCAL_REFUSED = -5017
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class ClickMerchantFake:
     service_id: int
     received: list[Received] = field(default_factory=list)
     reversals: list[int] = field(default_factory=list)
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    """Every submit_items body that was accepted (error_code 0)."""
+    refuse_items: int = 0
+    """Answer the next submit_items calls with a non-zero error_code (Click's business refusal)."""
     _payments: dict[int, _Payment] = field(default_factory=dict)
     _failures: _Failures = field(default_factory=_Failures)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,6 +80,11 @@ class ClickMerchantFake:
 
             def do_DELETE(self) -> None:
                 self._answer(*fake.handle("DELETE", self.path, self.headers.get("Auth")))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                self._answer(*fake.handle("POST", self.path, self.headers.get("Auth"), body))
 
             def _answer(self, status: int, body: dict[str, Any], stall_s: float = 0.0) -> None:
                 time.sleep(stall_s)  # outside the lock: a stalled answer must not hold up the others
@@ -121,13 +132,15 @@ class ClickMerchantFake:
         with self._lock:
             return [r for r in self.received if method is None or r.method == method]
 
-    def handle(self, method: str, path: str, auth: str | None) -> tuple[int, dict[str, Any], float]:
+    def handle(self, method: str, path: str, auth: str | None, body: Any = None) -> tuple[int, dict[str, Any], float]:
         """(HTTP status, body, seconds to wait before answering) for one call, recorded first."""
         with self._lock:
             authorized = self._authorized(auth)
             self.received.append(Received(method, path, auth, authorized))
             if not authorized:
                 return 401, {"error_code": -401, "error_note": "Not authorized"}, 0.0
+            if method == "POST" and path == SUBMIT_ITEMS:
+                return self._submit_items(body)
             route = _ROUTE.fullmatch(path)
             if route is None or (route[1], method) not in {("status", "GET"), ("reversal", "DELETE")}:
                 return 404, {"error_code": -404, "error_note": "Method not found"}, 0.0
@@ -139,6 +152,22 @@ class ClickMerchantFake:
                     return failures.status, {"error": "Service unavailable"}, failures.stall_s
             answer = self._business(route[1], int(route[2]), int(route[3]))
             return (failures.status, {"error": "Service unavailable"}, 0.0) if failing else (200, answer, 0.0)
+
+    def _submit_items(self, body: Any) -> tuple[int, dict[str, Any], float]:
+        failures = self._failures
+        if failures.left > 0:
+            failures.left -= 1
+            return failures.status, {"error": "Service unavailable"}, failures.stall_s
+        if not isinstance(body, dict) or body.get("service_id") != self.service_id:
+            return 400, {"error_code": -400, "error_note": "Bad request"}, 0.0
+        payment = self._payments.get(body.get("payment_id"))  # type: ignore[arg-type]
+        if payment is None or payment.status != SUCCESSFUL:
+            return 200, {"error_code": PAYMENT_NOT_FOUND, "error_note": "Payment not found"}, 0.0
+        if self.refuse_items > 0:
+            self.refuse_items -= 1
+            return 200, {"error_code": FISCAL_REFUSED, "error_note": "OFD refused the items"}, 0.0
+        self.submissions.append(body)
+        return 200, {"error_code": 0, "error_note": "Success"}, 0.0
 
     def _business(self, operation: str, service_id: int, payment_id: int) -> dict[str, Any]:
         payment = self._payments.get(payment_id)

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from shared.domain.transaction import Transaction
 from shared.gateways.stripe.facts import StripeEvent
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 
 @dataclass(frozen=True)
 class StripeEventContext:
-    uow: UnitOfWork
+    uow: UnitOfWorkPort
     tenant_id: uuid.UUID
     account_id: uuid.UUID
     event: StripeEvent

@@ -24,7 +24,7 @@ from shared.gateways.stripe.handlers.invoices import on_invoice
 from shared.gateways.stripe.handlers.refunds import on_refund
 from shared.gateways.stripe.handlers.subscriptions import on_subscription
 from shared.gateways.stripe.messages import StripeEventMessage
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.port import UnitOfWorkPort
 
 log = logging.getLogger(__name__)
 CONSUMER = "stripe-events"
@@ -48,7 +48,7 @@ Facts = SessionFacts | InvoiceFacts | SubscriptionFacts | list[RefundFacts] | No
 
 
 class StripeEvents:
-    def __init__(self, uow: Callable[[], UnitOfWork], adapter: StripeAdapter, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWorkPort], adapter: StripeAdapter, clock: Clock) -> None:
         self._uow = uow
         self._adapter = adapter
         self._clock = clock

@@ -1,0 +1,1 @@
+"""The merchant webhooks worker: billing.events in, signed POSTs to merchants' endpoints out."""

@@ -1,0 +1,74 @@
+"""The webhook deliveries in PostgreSQL: one per endpoint and event, leased by one worker at a time, capped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.domain.webhooks import new_secret
+from shared.persistence.webhooks import WebhookDeliveries, WebhookEndpoints
+from shared.security.cipher import Cipher
+from tests.support.world import TenantWorld, make_tenant
+
+
+def event(tenant_id: uuid.UUID, kind: str = "transaction.completed") -> tuple[uuid.UUID, str]:
+    event_id = uuid.uuid4()
+    body = {"id": str(event_id), "type": f"billing.{kind}", "tenantid": str(tenant_id), "data": {}}
+    return event_id, json.dumps(body)
+
+
+async def endpoint(engine: AsyncEngine, cipher: Cipher, world: TenantWorld, events: list[str]) -> uuid.UUID:
+    view = await WebhookEndpoints(engine, cipher, world.tenant_id).add(
+        "https://merchant.example/hook", events, None, new_secret()
+    )
+    return view.id
+
+
+async def test_a_redelivered_event_makes_no_second_delivery_and_only_its_tenants_endpoints_get_one(
+    engine: AsyncEngine, cipher: Cipher, tenant: TenantWorld
+) -> None:
+    other = await make_tenant(engine, cipher)
+    await endpoint(engine, cipher, tenant, ["*"])
+    await endpoint(engine, cipher, tenant, ["transaction.completed"])
+    await endpoint(engine, cipher, tenant, ["refund.succeeded"])
+    await endpoint(engine, cipher, other, ["*"])
+    deliveries = WebhookDeliveries(engine, cipher)
+    event_id, body = event(tenant.tenant_id)
+    assert await deliveries.record(tenant.tenant_id, event_id, "transaction.completed", body) == 2
+    assert await deliveries.record(tenant.tenant_id, event_id, "transaction.completed", body) == 0
+    async with engine.connect() as conn:
+        tenants = (
+            await conn.execute(
+                text("SELECT DISTINCT tenant_id FROM webhook_deliveries WHERE event_id = :id"), {"id": event_id}
+            )
+        ).scalars()
+        assert list(tenants) == [tenant.tenant_id]
+
+
+async def test_replicas_claiming_together_split_the_due_deliveries_and_respect_the_endpoint_cap(
+    engine: AsyncEngine, cipher: Cipher, tenant: TenantWorld
+) -> None:
+    busy = await endpoint(engine, cipher, tenant, ["*"])
+    replicas = [WebhookDeliveries(engine, cipher) for _ in range(4)]
+    for _ in range(12):
+        event_id, body = event(tenant.tenant_id)
+        await replicas[0].record(tenant.tenant_id, event_id, "transaction.completed", body)
+    claims = await asyncio.gather(*(replica.claim(10, 3, 30.0) for replica in replicas))
+    mine = [c for claimed in claims for c in claimed if c.endpoint_id == busy]
+    assert len(mine) == len({c.id for c in mine}), "a delivery leased twice"
+    assert 1 <= len(mine) <= 3, "the per-endpoint cap holds across replicas"
+    assert all(c.secrets and c.secrets[0].startswith("whsec_") for c in mine)
+    again = await replicas[0].claim(10, 3, 30.0)
+    assert [c for c in again if c.endpoint_id == busy] == [], "leased ones are not offered while leased"
+
+    async with engine.begin() as conn:  # the leases run out, as after a worker was killed mid-attempt
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET leased_until = now() - interval '1 second' WHERE endpoint_id = :id"),
+            {"id": busy},
+        )
+    retaken = [c for c in await replicas[1].claim(10, 3, 30.0) if c.endpoint_id == busy]
+    assert len(retaken) == 3
