@@ -294,3 +294,60 @@ class Health(Answer):
 class GatewayAnswer(Answer):
     """A gateway's own answer format (Payme JSON-RPC 2.0, Click's JSON with `error`, Octo, Stripe,
     the integrator's `{received, transaction_id}`); see docs/gateways/."""
+
+
+class WebhookEndpoint(Answer):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1c2d3e4f-5555-4a6b-8c7d-9e0f1a2b3c4d",
+                    "url": "https://shop.example.com/billing-events",
+                    "events": ["transaction.completed"],
+                    "description": "orders",
+                    "enabled": True,
+                    "created_at": WHEN,
+                }
+            ]
+        },
+    )
+
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    created_at: str
+
+
+class NewWebhookEndpoint(WebhookEndpoint):
+    """A new endpoint: `secret` (`whsec_...`) is shown here and on rotation only."""
+
+    secret: str
+
+
+class WebhookEndpointList(Answer):
+    items: list[WebhookEndpoint]
+
+
+class WebhookSecret(Answer):
+    secret: str
+
+
+class WebhookDelivery(Answer):
+    id: str
+    event_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: list[dict[str, Any]]
+    next_attempt_at: str | None
+
+
+class WebhookDeliveryList(Answer):
+    items: list[WebhookDelivery]
+
+
+class DeliveryQueued(Answer):
+    id: str
+    status: str

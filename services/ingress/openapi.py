@@ -40,6 +40,12 @@ ANSWERS: tuple[type[answers.Answer], ...] = (
     answers.ExchangeRates,
     answers.Health,
     answers.GatewayAnswer,
+    answers.WebhookEndpoint,
+    answers.NewWebhookEndpoint,
+    answers.WebhookEndpointList,
+    answers.WebhookSecret,
+    answers.WebhookDeliveryList,
+    answers.DeliveryQueued,
 )
 SUCCESS = {
     ("post", "/v1/transactions"): ("202", "Transaction", "201 with ?wait=true when the processor answered in time"),
@@ -64,6 +70,13 @@ SUCCESS = {
     ("get", "/v1/tenant"): ("200", "Tenant", None),
     ("patch", "/v1/tenant"): ("200", "Tenant", None),
     ("get", "/v1/exchange-rates"): ("200", "ExchangeRates", None),
+    ("post", "/v1/webhook-endpoints"): ("201", "NewWebhookEndpoint", None),
+    ("get", "/v1/webhook-endpoints"): ("200", "WebhookEndpointList", None),
+    ("get", "/v1/webhook-endpoints/{endpoint_id}"): ("200", "WebhookEndpoint", None),
+    ("patch", "/v1/webhook-endpoints/{endpoint_id}"): ("200", "WebhookEndpoint", None),
+    ("post", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): ("200", "WebhookSecret", None),
+    ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): ("200", "WebhookDeliveryList", None),
+    ("post", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"): ("202", "DeliveryQueued", None),
     ("get", "/health/live"): ("200", "Health", None),
     ("get", "/health/ready"): ("200", "Health", None),
 }
@@ -73,11 +86,14 @@ AUTHENTICATED = {
     "401": ["unauthenticated", "invalid_api_key", "api_key_expired"],
     "403": ["permission_denied"],
     "429": ["rate_limited"],
+    "503": ["database_unavailable"],
 }
 BODY = {"400": ["malformed_json"], "413": ["body_too_large"], "422": ["invalid_request"]}
 QUERY = {"422": ["invalid_request"]}
 TX = {"404": ["transaction_not_found"]}
 BROKER = {"503": ["broker_unavailable"]}
+ENDPOINT = {"404": ["webhook_endpoint_not_found"]}
+ENDPOINT_INPUT = {"422": ["unsafe_webhook_url", "invalid_webhook_events"]}
 ERRORS: dict[tuple[str, str], list[dict[str, list[str]]]] = {
     ("post", "/v1/transactions"): [
         BODY,
@@ -136,6 +152,17 @@ ERRORS: dict[tuple[str, str], list[dict[str, list[str]]]] = {
     ("get", "/v1/tenant"): [{"404": ["tenant_not_found"]}],
     ("patch", "/v1/tenant"): [BODY, {"404": ["tenant_not_found"], "422": ["unknown_currency"]}],
     ("get", "/v1/exchange-rates"): [QUERY, {"422": ["unknown_currency"]}],
+    ("post", "/v1/webhook-endpoints"): [BODY, ENDPOINT_INPUT],
+    ("get", "/v1/webhook-endpoints"): [],
+    ("get", "/v1/webhook-endpoints/{endpoint_id}"): [QUERY, ENDPOINT],
+    ("patch", "/v1/webhook-endpoints/{endpoint_id}"): [BODY, ENDPOINT, ENDPOINT_INPUT],
+    ("delete", "/v1/webhook-endpoints/{endpoint_id}"): [QUERY, ENDPOINT],
+    ("post", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): [QUERY, ENDPOINT],
+    ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): [QUERY, ENDPOINT],
+    ("post", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"): [
+        QUERY,
+        {"404": ["webhook_endpoint_not_found", "webhook_delivery_not_found"]},
+    ],
 }
 WEBHOOK_ERRORS = {
     "400": ["malformed_json", "malformed_event"],
@@ -143,9 +170,10 @@ WEBHOOK_ERRORS = {
     "404": ["transaction_not_found", "not_found"],
     "413": ["body_too_large"],
     "422": ["invalid_request"],
-    "503": ["broker_unavailable"],
+    "503": ["broker_unavailable", "database_unavailable"],
 }
-EVERYWHERE = {"500": ["internal_error"]}
+EVERYWHERE = {"413": ["body_too_large"], "500": ["internal_error"]}
+"""Every route counts its body (services/ingress/body_limits.py); any may fail unexpectedly."""
 CLEARER_IDS = {
     "prepare": "click_prepare",
     "complete": "click_complete",
