@@ -71,6 +71,12 @@ REPORTING_RATE_MISSING = Counter(
     ("currency", "reporting_currency"),
 )
 
+RATES_FETCHES = Counter(
+    "billing_rates_fetches_total",
+    "Scheduled fetches of the day's exchange rates by this replica; outcome is stored or failed.",
+    ("source", "outcome"),
+)
+
 
 def exchange_label(exchange: str) -> str:
     """The default exchange has no name; Prometheus would drop an empty label value."""

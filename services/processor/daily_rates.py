@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import metrics
 from shared.clock import Clock
 from shared.persistence.rates import claim_fetch, fetch_done, finish_fetch, record_rates
 from shared.rates.sources import RateSource
@@ -43,8 +45,10 @@ class DailyRates:
             recorded = await record_rates(self._engine, rates, source=name, actor="scheduler")
         except Exception as exc:  # the claim lapses after LEASE and the fetch is tried again
             log.warning("exchange rates fetch failed", extra={"source": name, "error": repr(exc)[:500]})
+            metrics.RATES_FETCHES.labels(name, "failed").inc()
             return False
-        await finish_fetch(self._engine, name, today, f"{recorded.view()}")
+        await finish_fetch(self._engine, name, today, json.dumps(recorded.view()))
+        metrics.RATES_FETCHES.labels(name, "stored").inc()
         self._done_for = today
         log.info("exchange rates fetched", extra={"source": name, "day": today.isoformat(), **recorded.view()})
         return True

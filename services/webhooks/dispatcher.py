@@ -19,6 +19,8 @@ LEASE_S = ATTEMPT_TIMEOUT_S + 5.0
 while it is in flight; a worker killed mid-attempt leaves it due again this much later."""
 POLL_S = 0.5
 """How often due retries are looked for when nothing wakes the dispatcher sooner."""
+COALESCE_S = 0.005
+"""After a wake-up with attempts still in flight, this pause lets completions that arrive together share a claim."""
 
 
 class Dispatcher:
@@ -59,6 +61,8 @@ class Dispatcher:
                     continue  # there may be more due at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(self.wake, stop), timeout=self._poll_s)
+            if self._in_flight and not stop.is_set():
+                await asyncio.sleep(COALESCE_S)
         await self.drain()
 
     async def drain(self) -> None:

@@ -19,7 +19,7 @@ from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy import select
 
 from shared.broker.rpc import RPC_QUEUE
-from shared.broker.topology import DEAD_LETTER_EXCHANGE, PARKING_QUEUE, WORK_QUEUES
+from shared.broker.topology import DEAD_LETTER_EXCHANGE, PARKING_QUEUE, WEBHOOKS_QUEUE, WORK_QUEUES
 from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
 from shared.settings import ConfigurationError, Settings, load_settings, secret_key
 
@@ -145,7 +145,12 @@ async def _passive(connection: AbstractRobustConnection, declare: Callable[[Any]
 
 async def _topology(connection: AbstractRobustConnection) -> Check:
     exchanges = (COMMANDS_EXCHANGE, EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
-    queues = (RPC_QUEUE, PARKING_QUEUE, *(q for work in WORK_QUEUES for q in (work.name, work.delay_queue)))
+    queues = (
+        RPC_QUEUE,
+        PARKING_QUEUE,
+        WEBHOOKS_QUEUE,
+        *(q for work in WORK_QUEUES for q in (work.name, work.delay_queue)),
+    )
     missing = [f"exchange {name}" for name in exchanges if await _exchange(connection, name) is None]
     parked = None
     for name in queues:
@@ -176,12 +181,12 @@ async def _queue(connection: AbstractRobustConnection, name: str) -> Any:
 async def _workers(connection: AbstractRobustConnection) -> Check:
     idle = []
     counts = []
-    for work in WORK_QUEUES:
-        queue = await _queue(connection, work.name)
+    for name in (*(work.name for work in WORK_QUEUES), WEBHOOKS_QUEUE):
+        queue = await _queue(connection, name)
         consumers = 0 if queue is None else queue.declaration_result.consumer_count
-        counts.append(f"{work.name} {consumers}")
+        counts.append(f"{name} {consumers}")
         if consumers == 0:
-            idle.append(work.name.removeprefix("billing."))
+            idle.append(name.removeprefix("billing."))
     if idle:
         commands = " and ".join(f"`billing {name}`" for name in idle)
         return fail("workers", "no consumer on: " + ", ".join(counts), f"start {commands} (or `billing up`)")

@@ -61,7 +61,7 @@ def check_receipt(raw: object, amount: int, *, title_limit: int = 255) -> dict[s
     items = receipt.get("items")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         raise InvalidReceipt(f"{where}.items must be a list of 1 to {MAX_ITEMS} items")
-    lines = [_line(item, f"{where}.items[{index}]", title_limit) for index, item in enumerate(items)]
+    lines = [_named(item, f"{where}.items[{index}]", title_limit) for index, item in enumerate(items)]
     shipping_price = 0
     if receipt.get("shipping") is not None:
         shipping = _object(receipt["shipping"], f"{where}.shipping", frozenset({"title", "price"}))
@@ -81,6 +81,17 @@ def lines_of(receipt: dict[str, Any]) -> list[Line]:
         Line(str(item["title"]), item["price"], item["count"], item.get("discount") or 0, item["vat_percent"])
         for item in receipt["items"]
     ]
+
+
+def _named(item: object, where: str, title_limit: int) -> Line:
+    """The item's line; its error names the item by its place and, when it has one, its title."""
+    try:
+        return _line(item, where, title_limit)
+    except InvalidReceipt as exc:
+        title = item.get("title") if isinstance(item, dict) else None
+        if not isinstance(title, str) or not title.strip():
+            raise
+        raise InvalidReceipt(f"{exc} (the item {title[:80]!r})") from None
 
 
 def _line(item: object, where: str, title_limit: int) -> Line:

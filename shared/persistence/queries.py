@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
@@ -36,6 +36,14 @@ class ListFilters:
     currency: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a newest-first walk stopped: the last row it answered, by the order it walks in."""
+
+    created_at: datetime
+    id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,26 @@ class TenantReads:
             rows = (await conn.execute(query)).mappings().all()
             total = (await conn.execute(self._filtered(select(func.count()), filters))).scalar_one()
         return [mapping.transaction_from_row(row).view() for row in rows], int(total)
+
+    async def newest_after(
+        self, filters: ListFilters, after: Position | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """Keyset page, newest first: the rows past `after` (from the newest when None) and where the next page
+        starts (None on the last page). No count and no OFFSET, so its cost does not grow with the tenant's rows."""
+        query = self._filtered(select(transactions), filters)
+        if after is not None:
+            query = query.where(
+                tuple_(transactions.c.created_at, transactions.c.id)
+                < tuple_(
+                    literal(after.created_at, transactions.c.created_at.type), literal(after.id, transactions.c.id.type)
+                )
+            )
+        query = query.order_by(*SORTS["-created_at"]).limit(limit + 1)  # one more tells whether a next page exists
+        async with driver.core(self._engine) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        page = rows[:limit]
+        following = Position(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        return [mapping.transaction_from_row(row).view() for row in page], following
 
     async def count(self, filters: ListFilters) -> int:
         async with driver.core(self._engine) as conn:

@@ -94,8 +94,9 @@ transactions = Table(
         "refunded_amount >= 0 AND refunded_amount <= amount", name="ck_transactions_refunded_within_amount"
     ),
     CheckConstraint(f"status IN ({STATUSES})", name="ck_transactions_status"),
-    Index("ix_transactions_tenant_created", "tenant_id", "created_at"),
-    Index("ix_transactions_tenant_status", "tenant_id", "status"),
+    # Newest-first keyset pages (migration 0070): the walk's order, with and without the status filter.
+    Index("ix_transactions_tenant_created", "tenant_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_transactions_tenant_status", "tenant_id", "status", text("created_at DESC"), text("id DESC")),
     Index(
         "ix_transactions_details",
         "details",
@@ -292,7 +293,12 @@ webhook_deliveries = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint("status IN ('pending','delivered','failed')", name="ck_webhook_deliveries_status"),
     UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
-    Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index("ix_webhook_deliveries_due", "endpoint_id", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_webhook_deliveries_leased",
+        "endpoint_id",
+        postgresql_where=text("status = 'pending' AND leased_until IS NOT NULL"),
+    ),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
 )
 

@@ -260,26 +260,22 @@ RECORD = text(
 )
 """One delivery per enabled endpoint of the event's tenant that wants it; a redelivered event adds none."""
 
-# The due rows are ranked per endpoint so that no endpoint gets more than :cap leases at once (counting those
-# held by every replica), and locked with SKIP LOCKED so that replicas polling together split them. The lease
-# conditions are repeated on `d` itself: PostgreSQL re-checks them on the row version it locks.
+# Per enabled endpoint, its oldest due deliveries up to what its cap leaves free (leases held by every replica
+# count), through the (endpoint_id, next_attempt_at) index: a claim costs a few index probes per endpoint,
+# however long any one endpoint's backlog is, and a backlog on one endpoint never crowds out the others.
+# SKIP LOCKED lets replicas polling together split the rows; PostgreSQL re-checks the lease conditions on the
+# row version it locks, so a row leased by a replica that committed meanwhile is not taken twice.
 CLAIM = text(
-    "WITH busy AS ("
-    " SELECT endpoint_id, count(*) AS n FROM webhook_deliveries"
-    " WHERE status = 'pending' AND leased_until > now() GROUP BY endpoint_id"
-    "), due AS ("
-    " SELECT id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank"
-    " FROM webhook_deliveries"
-    " WHERE status = 'pending' AND next_attempt_at <= now() AND (leased_until IS NULL OR leased_until <= now())"
-    "), picked AS ("
-    " SELECT d.id FROM webhook_deliveries d"
-    " JOIN due ON due.id = d.id"
-    " JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled"
-    " LEFT JOIN busy ON busy.endpoint_id = d.endpoint_id"
-    " WHERE due.rank + coalesce(busy.n, 0) <= :cap AND d.status = 'pending' AND d.next_attempt_at <= now()"
-    " AND (d.leased_until IS NULL OR d.leased_until <= now())"
-    " ORDER BY d.next_attempt_at LIMIT :limit"
-    " FOR UPDATE OF d SKIP LOCKED"
+    "WITH picked AS ("
+    " SELECT due.id, due.next_attempt_at FROM webhook_endpoints e"
+    " CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries b"
+    "  WHERE b.endpoint_id = e.id AND b.status = 'pending' AND b.leased_until IS NOT NULL"
+    "  AND b.leased_until > now()) busy"
+    " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
+    "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
+    "  AND (d.leased_until IS NULL OR d.leased_until <= now())"
+    "  ORDER BY d.next_attempt_at LIMIT greatest(:cap - busy.n, 0) FOR UPDATE SKIP LOCKED) due"
+    " WHERE e.enabled ORDER BY due.next_attempt_at LIMIT :limit"
     ") UPDATE webhook_deliveries d SET leased_until = now() + :lease_s * interval '1 second'"
     " FROM picked, webhook_endpoints e WHERE d.id = picked.id AND e.id = d.endpoint_id"
     " RETURNING d.id, d.endpoint_id, d.tenant_id, d.event_id, d.body, d.attempt_count, e.url, e.secrets,"
@@ -291,17 +287,22 @@ ADD_ATTEMPT = text(
     " WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = :id)"
 )
 DELIVERED = text(
-    "UPDATE webhook_deliveries SET status = 'delivered', attempt_count = attempt_count + 1, next_attempt_at = NULL,"
-    " leased_until = NULL, updated_at = now() WHERE id = :id AND status = 'pending'"
+    "WITH attempt AS ("
+    " INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error, response_excerpt)"
+    " SELECT id, :at, :status_code, :duration_ms, :error, :excerpt FROM webhook_deliveries WHERE id = :id"
+    "), done AS ("
+    " UPDATE webhook_deliveries SET status = 'delivered', attempt_count = attempt_count + 1,"
+    " next_attempt_at = NULL, leased_until = NULL, updated_at = now() WHERE id = :id AND status = 'pending'"
+    " RETURNING endpoint_id"
+    ") UPDATE webhook_endpoints SET failing_since = NULL"
+    " WHERE id IN (SELECT endpoint_id FROM done) AND failing_since IS NOT NULL"
 )
+"""A delivered attempt in one statement (one round trip): its attempt row, the delivery, the endpoint's health."""
 FAILED_ATTEMPT = text(
     "UPDATE webhook_deliveries SET attempt_count = attempt_count + 1, leased_until = NULL, updated_at = now(),"
     " status = CASE WHEN CAST(:delay_s AS float8) IS NULL THEN 'failed' ELSE 'pending' END,"
     " next_attempt_at = now() + CAST(:delay_s AS float8) * interval '1 second'"
     " WHERE id = :id AND status = 'pending'"
-)
-ENDPOINT_HEALTHY = text(
-    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = :id AND failing_since IS NOT NULL"
 )
 ENDPOINT_FAILING = text(
     "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()) WHERE id = :id"
@@ -348,9 +349,7 @@ class WebhookDeliveries:
 
     async def delivered(self, claimed: ClaimedDelivery, attempt: Attempt) -> None:
         async with driver.core(self._engine, begin=True) as conn:
-            await self._add_attempt(conn, claimed, attempt)
-            await conn.execute(DELIVERED, {"id": claimed.id})
-            await conn.execute(ENDPOINT_HEALTHY, {"id": claimed.endpoint_id})
+            await conn.execute(DELIVERED, _attempt_parameters(claimed, attempt))
 
     async def failed(
         self, claimed: ClaimedDelivery, attempt: Attempt, delay_s: float | None, disable_after_s: float
@@ -375,17 +374,7 @@ class WebhookDeliveries:
             return await self._disable(conn, claimed.endpoint_id, "gone")
 
     async def _add_attempt(self, conn: AsyncConnection, claimed: ClaimedDelivery, attempt: Attempt) -> None:
-        await conn.execute(
-            ADD_ATTEMPT,
-            {
-                "id": claimed.id,
-                "at": attempt.at,
-                "status_code": attempt.status_code,
-                "duration_ms": attempt.duration_ms,
-                "error": attempt.error,
-                "excerpt": attempt.response_excerpt,
-            },
-        )
+        await conn.execute(ADD_ATTEMPT, _attempt_parameters(claimed, attempt))
 
     async def _disable(self, conn: AsyncConnection, endpoint_id: uuid.UUID, reason: str) -> bool:
         """Disable the endpoint and say so on billing.events (through the outbox, in this transaction)."""
@@ -411,6 +400,17 @@ class WebhookDeliveries:
         if previous_active and signing.previous:
             return [signing.current, signing.previous]
         return [signing.current]
+
+
+def _attempt_parameters(claimed: ClaimedDelivery, attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": claimed.id,
+        "at": attempt.at,
+        "status_code": attempt.status_code,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "excerpt": attempt.response_excerpt,
+    }
 
 
 def rfc3339(moment: datetime | None) -> str | None:

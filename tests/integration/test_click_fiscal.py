@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 import uuid
@@ -159,13 +160,32 @@ async def test_an_intent_left_by_a_crash_is_submitted_by_the_sweep(
 ) -> None:
     tx = await paid_with_receipt(uow_factory, shop, fake)  # committed; the call never happened
     fresh = FiscalSubmissions(uow_factory, engine, utc_now, api=functools.partial(MerchantApi, policy=FAST))
-    assert tx.id not in {t for _, t in await fresh._due()}, "too fresh: its own call may still be under way"
+    assert tx.id not in {t for _, t in await fresh.due()}, "too fresh: its own call may still be under way"
     later = FiscalSubmissions(
         uow_factory, engine, lambda: utc_now() + timedelta(minutes=1), api=functools.partial(MerchantApi, policy=FAST)
     )
     await later.sweep()
     assert (await fiscal_of(uow_factory, tx))["status"] == "submitted"
     assert [s["payment_id"] for s in fake.submissions] == [tx.details["click_paydoc_id"]]
+
+
+async def test_replicas_sweeping_at_once_submit_an_abandoned_intent_once(
+    uow_factory: UowFactory, engine: AsyncEngine, shop: TenantWorld, fake: ClickMerchantFake
+) -> None:
+    tx = await paid_with_receipt(uow_factory, shop, fake)
+    replicas = [
+        FiscalSubmissions(
+            uow_factory,
+            engine,
+            lambda: utc_now() + timedelta(minutes=1),
+            api=functools.partial(MerchantApi, policy=FAST),
+        )
+        for _ in range(3)
+    ]
+    await asyncio.gather(*(replica.sweep() for replica in replicas))
+    assert [s["payment_id"] for s in fake.submissions] == [tx.details["click_paydoc_id"]]
+    fiscal = await fiscal_of(uow_factory, tx)
+    assert fiscal["status"] == "submitted" and "claimed_at" in fiscal
 
 
 async def test_an_unavailable_click_leaves_the_intent_for_the_next_round(

@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.processor.app import bootstrap
 from services.processor.daily_rates import DailyRates
 from shared.persistence.rates import rates_in_force
 from shared.persistence.tables import exchange_rates
-from shared.rates.sources import CbuSource, RatesUnavailable, RetryPolicy, load_source
+from shared.rates.sources import CbuSource, RatesUnavailable, RetryPolicy, configured_source, load_source
 from shared.security.egress import UnsafeDestination
+from shared.settings import ConfigurationError, Settings
 from tests.support.fakes.cbu import CbuFake
 
 FAST = RetryPolicy(attempts=3, multiplier_s=0.01, max_wait_s=0.05, timeout_s=5.0)
@@ -111,3 +113,34 @@ async def test_a_failed_fetch_is_tried_again_once_its_claim_lapses(cbu: CbuFake,
     clock[0] += timedelta(minutes=2)
     assert await replica.tick()
     assert "USD" in await rates_in_force(engine, day, "UZS")
+
+
+async def test_the_processor_s_scheduler_fetches_from_the_configured_source(
+    cbu: CbuFake, engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLING_PROVIDERS_ALLOW_PRIVATE", "true")
+    day = some_day()
+    cbu.publish(day, {"USD": ("12650.12", 1), "KRW": ("87.12", 10)})
+    configured = settings.model_copy(update={"rates_source": "cbu", "rates_url": cbu.url})
+    processor = bootstrap(configured, clock=lambda: datetime.combine(day, time(9), tzinfo=UTC))
+    stop = asyncio.Event()
+    running = asyncio.create_task(processor.scheduler.run(stop))
+    try:
+        for _ in range(100):
+            if "USD" in await rates_in_force(engine, day, "UZS"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await running
+    found = await rates_in_force(engine, day, "UZS")
+    assert {code: str(rate) for code, (_, rate) in found.items()} == {"USD": "316253/25", "KRW": "1089/125"}
+    assert cbu.requests == [f"/uz/arkhiv-kursov-valyut/json/all/{day.isoformat()}/"]
+
+
+def test_a_bad_rate_source_stops_the_processor_with_one_line_naming_the_variable(settings: Settings) -> None:
+    with pytest.raises(ConfigurationError, match=r"^BILLING_RATES_SOURCE: unknown rate source 'ecb'"):
+        configured_source(settings.model_copy(update={"rates_source": "ecb"}))
+    with pytest.raises(ConfigurationError, match=r"^BILLING_RATES_URL: must be an https URL"):
+        configured_source(settings.model_copy(update={"rates_source": "cbu", "rates_url": "ftp://cbu.uz/{date}"}))
+    assert configured_source(settings) is None, "off unless the operator names a source"

@@ -6,6 +6,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from shared.domain.errors import UnknownGateway
 from shared.gateways.base import GatewayAdapter
 from shared.gateways.cash import CashAdapter
 from shared.gateways.integrator import IntegratorAdapter
+from shared.gateways.manifest import GatewayManifest
 from shared.gateways.registry import GatewayRegistry
 
 PLUGIN = """
@@ -98,3 +100,51 @@ def test_a_plugin_cannot_replace_a_builtin(plugins: Path) -> None:
     cash = GatewayRegistry.load().get("cash")
 
     assert type(cash) is CashAdapter, f"a plugin replaced the built-in: {type(cash).__module__}.{type(cash).__name__}"
+
+
+BUILT_INS = ("cash", "click", "integrator", "octo", "payme", "stripe")
+
+
+def test_the_builtins_are_declared_as_any_plugin_is() -> None:
+    """One registry: the built-ins come from this project's own `billing.gateways` entry points, each a manifest."""
+    points = {point.name: point for point in entry_points(group="billing.gateways")}
+
+    for name in BUILT_INS:
+        point = points[name]
+        assert point.dist is not None and point.dist.name == "billing", name
+        assert point.value == f"shared.gateways.{name}:MANIFEST"
+        manifest = GatewayRegistry.load().manifest(name)
+        assert isinstance(manifest, GatewayManifest) and manifest.name == name
+        assert manifest.details is not None and manifest.details.gateway == name
+
+
+def test_capabilities_decide_what_refunds_the_ingress_takes() -> None:
+    registry = GatewayRegistry.load()
+    payme = registry.manifest("payme").capabilities
+    click = registry.manifest("click").capabilities
+
+    assert payme.refund_refusal(100, 100, 0) == payme.refunds_note and "CancelTransaction" in payme.refunds_note
+    assert click.refund_refusal(100, 100, 0) is None, "Click's full reversal"
+    assert click.refund_refusal(40, 100, 0) == click.refunds_note
+    assert click.refund_refusal(100, 100, 10) == click.refunds_note
+    assert registry.manifest("cash").capabilities.refund_refusal(40, 100, 0) is None
+    assert registry.manifest("octo").capabilities.two_stage_capture
+    assert registry.manifest("stripe").capabilities.subscriptions
+
+
+def test_a_plugin_may_name_its_manifest_or_a_factory_of_it(plugins: Path) -> None:
+    (plugins / "manifest_gateway_plugin.py").write_text(
+        "from shared.gateways.cash import CashAdapter\n"
+        "from shared.gateways.manifest import Capabilities, GatewayManifest\n"
+        "class Adapter(CashAdapter):\n"
+        "    name = 'manifestpay'\n"
+        "MANIFEST = GatewayManifest(adapter=Adapter(), capabilities=Capabilities(refunds=False))\n"
+    )
+    dist_info = plugins / "fake_gateway_plugin-0.1.dist-info" / "entry_points.txt"
+    dist_info.write_text(dist_info.read_text() + "manifestpay = manifest_gateway_plugin:MANIFEST\n")
+    try:
+        manifest = GatewayRegistry.load().manifest("manifestpay")
+    finally:
+        sys.modules.pop("manifest_gateway_plugin", None)
+
+    assert manifest.capabilities.refunds is False and manifest.webhooks is None

@@ -72,3 +72,19 @@ async def test_replicas_claiming_together_split_the_due_deliveries_and_respect_t
         )
     retaken = [c for c in await replicas[1].claim(10, 3, 30.0) if c.endpoint_id == busy]
     assert len(retaken) == 3
+
+
+async def test_a_long_backlog_on_one_endpoint_never_crowds_out_another(
+    engine: AsyncEngine, cipher: Cipher, tenant: TenantWorld
+) -> None:
+    flooded = await endpoint(engine, cipher, tenant, ["transaction.completed"])
+    deliveries = WebhookDeliveries(engine, cipher)
+    for _ in range(40):
+        event_id, body = event(tenant.tenant_id)
+        await deliveries.record(tenant.tenant_id, event_id, "transaction.completed", body)
+    quiet = await endpoint(engine, cipher, tenant, ["refund.succeeded"])
+    event_id, body = event(tenant.tenant_id, "refund.succeeded")
+    await deliveries.record(tenant.tenant_id, event_id, "refund.succeeded", body)
+    claimed = await deliveries.claim(20, 4, 30.0)  # fewer than the flood: uncapped, it alone would fill them
+    assert [c.endpoint_id for c in claimed].count(flooded) <= 4
+    assert quiet in [c.endpoint_id for c in claimed], "the other endpoint's newer delivery is served at once"

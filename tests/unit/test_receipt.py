@@ -95,6 +95,11 @@ def test_a_bad_receipt_is_refused_naming_what_is_wrong(change: Any, names: str) 
         check_receipt(receipt, AMOUNT)
 
 
+def test_an_error_names_the_item_by_its_title_too() -> None:
+    with pytest.raises(InvalidReceipt, match=r"items\[0\]\.vat_percent .* \(the item 'Kitob'\)"):
+        check_receipt({"items": [item(vat_percent="12")]}, AMOUNT)
+
+
 def test_an_account_that_requires_receipts_refuses_a_payment_without_one() -> None:
     with pytest.raises(ReceiptRequired):
         admit_receipt(PaymeDetails, {"account": {"order_id": "1"}}, AMOUNT, required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from services.ingress.auth import principal, require
 from services.ingress.context import Ingress, ingress
@@ -21,24 +21,30 @@ Ctx = Annotated[Ingress, Depends(ingress)]
 
 
 class TenantPatch(Body):
-    reporting_currency: str = Field(min_length=1, max_length=16)
+    reporting_currency: str = Field(min_length=1, max_length=16, description="ISO 4217 code, e.g. UZS")
 
 
-def _found(view: dict[str, Any] | None) -> dict[str, Any]:
+class TenantView(BaseModel):
+    id: str
+    name: str
+    reporting_currency: str = Field(description="the ISO 4217 currency every conversion is made into")
+
+
+def _found(view: dict[str, Any] | None) -> TenantView:
     if view is None:
         raise Problem(404, "tenant_not_found", "the API key's tenant no longer exists")
-    return view
+    return TenantView(**view)
 
 
 @router.get("")
-async def get_tenant(ctx: Ctx, who: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
+async def get_tenant(ctx: Ctx, who: Annotated[Principal, Depends(principal)]) -> TenantView:
     return _found(await tenant_view(ctx.engine, who.tenant_id))
 
 
 @router.patch("")
 async def update_tenant(
     body: TenantPatch, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.GATEWAYS_MANAGE))]
-) -> dict[str, Any]:
+) -> TenantView:
     try:
         code = Currency.of(body.reporting_currency).code
     except UnknownCurrency as exc:

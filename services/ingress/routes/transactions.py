@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
+from services.ingress import cursors
 from services.ingress.auth import require
 from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
@@ -174,10 +175,30 @@ async def list_transactions(
     sort: Literal["created_at", "-created_at", "amount", "-amount"] = "-created_at",
     page: int = Query(default=1, ge=1, le=1_000_000),
     page_size: int = Query(default=50, ge=1, le=500),
+    cursor: str | None = Query(
+        default=None,
+        description="newest first, without a total: empty for the first page, then the previous `next_cursor`",
+    ),
 ) -> dict[str, Any]:
     filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
+    if cursor is not None:
+        return await _cursor_page(reads(ctx, who), filters, sort, cursor, page_size)
     items, total = await reads(ctx, who).page(filters, sort, page, page_size)
     return {"items": items, "page": page, "page_size": page_size, "total": total}
+
+
+async def _cursor_page(
+    tenant: TenantReads, filters: ListFilters, sort: str, cursor: str, page_size: int
+) -> dict[str, Any]:
+    """The keyset form: `{items, next_cursor}`, whose cost does not grow with the tenant's rows."""
+    if sort != "-created_at":
+        raise Problem(422, "invalid_cursor", "cursor pages are sorted newest first (sort=-created_at)")
+    try:
+        after = cursors.decode(cursor) if cursor else None
+    except cursors.InvalidCursor as exc:
+        raise Problem(422, "invalid_cursor", f"{exc}; start again with cursor=") from None
+    items, following = await tenant.newest_after(filters, after, page_size)
+    return {"items": items, "next_cursor": None if following is None else cursors.encode(following)}
 
 
 @router.post("/search")

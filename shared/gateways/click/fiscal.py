@@ -174,10 +174,12 @@ class FiscalSubmissions:
 
     async def sweep(self) -> int:
         """Submit the intents that nobody finished (a crash, an outage); safe beside other replicas."""
-        due = await self._due()
+        cutoff = self._clock() - self._sweep_after
+        due = await owed_fiscal_receipts(self._engine, "click", cutoff)
         for tenant_id, transaction_id in due:
             try:
-                await self.submit(tenant_id, transaction_id)
+                if await self._claim(tenant_id, transaction_id, cutoff):
+                    await self.submit(tenant_id, transaction_id)
             except Exception as exc:  # one payment's trouble must not stop the sweep of the others
                 log.warning(
                     "click: fiscal resubmission failed",
@@ -185,5 +187,23 @@ class FiscalSubmissions:
                 )
         return len(due)
 
-    async def _due(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    async def _claim(self, tenant_id: uuid.UUID, transaction_id: uuid.UUID, cutoff: datetime) -> bool:
+        """Take an abandoned intent for this replica: the row is locked, and the claim moves `updated_at` past
+        the cutoff, so a replica sweeping at the same time finds it taken."""
+        async with self._uow() as uow:
+            tx = await uow.transactions(tenant_id).get(transaction_id)
+            if tx is None or not owed(tx) or tx.updated_at >= cutoff:
+                return False
+            now = self._clock()
+            tx.update(
+                now,
+                details={
+                    "fiscal": {**intent(now)["fiscal"], **(tx.details.get("fiscal") or {}), "claimed_at": rfc3339(now)}
+                },
+            )
+            await uow.commit(actor="gateway:click:fiscal", request_id=f"click:fiscal:claim:{transaction_id}")
+            return True
+
+    async def due(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """The abandoned intents a sweep now would take."""
         return await owed_fiscal_receipts(self._engine, "click", self._clock() - self._sweep_after)

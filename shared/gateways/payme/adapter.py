@@ -1,4 +1,4 @@
-"""The Payme adapter: account config, checkout link and expiry facts; Payme calls us, so there is no client."""
+"""The Payme adapter: checkout link and expiry facts; Payme calls us, so there is no client."""
 
 from __future__ import annotations
 
@@ -6,37 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
-
 from shared.domain.money import Money
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
 from shared.gateways.base import AccountConfig, GatewayAccount, PaymentStart, ProviderStatus, RefundOutcome
 from shared.gateways.payme import records
+from shared.gateways.payme.config import CURRENCY, PaymeConfig
 from shared.gateways.payme.link import checkout_link
-from shared.gateways.urls import LinkUrl
-
-CURRENCY = "UZS"  # Payme pays in sum only; amounts travel in tiyin, our minor unit
-
-
-class PaymeConfig(AccountConfig):
-    secret_fields = frozenset({"key", "test_key"})
-
-    merchant_id: str = Field(min_length=1, max_length=100)
-    key: str = Field(min_length=1, max_length=512)
-    test_key: str | None = Field(default=None, min_length=1, max_length=512)
-    sandbox: bool = Field(
-        default=False, description="true: test_key authenticates too (Payme's sandbox); false: only the live key"
-    )
-    account_field: str = Field(default="order_id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-    one_time: bool = True
-    checkout_url: LinkUrl = Field(default="https://checkout.paycom.uz", pattern=r"^https?://\S+$")
-    fiscal_required: bool = Field(
-        default=False, description="refuse a payment without details.receipt (every sale needs a fiscal receipt)"
-    )
-    allow_cancel_after_perform: bool = Field(
-        default=True, description="false: CancelTransaction of a performed payment is refused with -31007"
-    )
 
 
 def account_value(field: str, transaction_id: uuid.UUID, details: dict[str, Any]) -> str:

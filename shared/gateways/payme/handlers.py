@@ -13,7 +13,7 @@ from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount
 from shared.gateways.payme import records, rules
-from shared.gateways.payme.adapter import PaymeConfig
+from shared.gateways.payme.config import PaymeConfig
 from shared.gateways.payme.errors import Fault, PaymeError
 from shared.gateways.payme.protocol import (
     CancelParams,

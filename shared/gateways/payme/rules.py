@@ -7,7 +7,7 @@ from datetime import datetime
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.payme import records
-from shared.gateways.payme.adapter import CURRENCY, PaymeConfig
+from shared.gateways.payme.config import CURRENCY, PaymeConfig
 from shared.gateways.payme.errors import Fault, PaymeError
 
 

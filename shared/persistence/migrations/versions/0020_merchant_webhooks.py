@@ -56,8 +56,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_webhook_deliveries_due",
         "webhook_deliveries",
-        ["next_attempt_at"],
+        ["endpoint_id", "next_attempt_at"],
         postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_leased",
+        "webhook_deliveries",
+        ["endpoint_id"],
+        postgresql_where=sa.text("status = 'pending' AND leased_until IS NOT NULL"),
     )
     op.create_index("ix_webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "created_at"])
     op.create_table(
