@@ -65,7 +65,7 @@ class Transaction(Answer):
                     "id": TX_ID,
                     "tenant_id": TENANT_ID,
                     "account_id": ACCOUNT_ID,
-                    "gateway": "cash",
+                    "gateway": "<gateway name>",
                     "status": "pending",
                     "amount": 150000,
                     "refunded_amount": 0,
@@ -188,10 +188,10 @@ class GatewayAccount(Answer):
                 {
                     "id": ACCOUNT_ID,
                     "tenant_id": TENANT_ID,
-                    "gateway": "integrator",
-                    "config": {"name": "acme-pos", "signature": "v1"},
+                    "gateway": "<gateway name>",
+                    "config": {"name": "acme-pos"},
                     "secrets_set": ["secret"],
-                    "webhook_urls": {"status": f"https://billing.example.com/webhooks/integrator/{ACCOUNT_ID}"},
+                    "webhook_urls": {"status": f"https://billing.example.com/webhooks/<gateway name>/{ACCOUNT_ID}"},
                     "created_at": WHEN,
                     "updated_at": WHEN,
                 }
@@ -292,8 +292,8 @@ class Health(Answer):
 
 
 class GatewayAnswer(Answer):
-    """A gateway's own answer format (Payme JSON-RPC 2.0, Click's JSON with `error`, Octo, Stripe,
-    the integrator's `{received, transaction_id}`); see docs/gateways/."""
+    """A gateway's answer in that gateway's own format (JSON-RPC, a JSON object with an error code, ...);
+    see docs/gateways/."""
 
 
 class WebhookEndpoint(Answer):

@@ -175,8 +175,6 @@ WEBHOOK_ERRORS = {
 EVERYWHERE = {"413": ["body_too_large"], "500": ["internal_error"]}
 """Every route counts its body (services/ingress/body_limits.py); any may fail unexpectedly."""
 CLEARER_IDS = {
-    "prepare": "click_prepare",
-    "complete": "click_complete",
     "live": "health_live",
     "ready": "health_ready",
     "start_run": "start_reconciliation",
@@ -227,7 +225,10 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _complete_operation(path: str, method: str, operation: dict[str, Any], seen: dict[str, int]) -> None:
-    operation["operationId"] = _unique(operation.get("operationId", f"{method}_{path}"), method, seen)
+    wanted = operation.get("operationId", f"{method}_{path}")
+    if path.startswith("/webhooks/") and not wanted.startswith(path.split("/")[2]):
+        wanted = f"{path.split('/')[2]}_{wanted}"  # a webhook's id starts with its gateway's name
+    operation["operationId"] = _unique(wanted, method, seen)
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)  # FastAPI's own shape; the service answers problem+json (below)
     webhook = path.startswith("/webhooks/")
@@ -237,7 +238,7 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any], seen:
         _success(responses, "200", "GatewayAnswer", "the gateway's own answer format (errors included)")
         _problems(responses, [WEBHOOK_ERRORS, EVERYWHERE])
         for status, response in responses.items():
-            if status[0] in "45":  # Octo, for one, answers errors in its own JSON too
+            if status[0] in "45":  # a gateway may answer errors in its own JSON too
                 response["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/GatewayAnswer"}}
         return
     found = SUCCESS.get((method, path))
@@ -252,13 +253,15 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any], seen:
         operation["security"] = [{BEARER: []}]
         _problems(responses, [AUTHENTICATED, *ERRORS.get((method, path), [QUERY]), EVERYWHERE])
     elif path == "/health/ready":
+        operation["security"] = []
+        _problems(responses, [EVERYWHERE])
         responses["503"] = {
             "description": "PostgreSQL or RabbitMQ does not answer",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
         }
-        operation["security"] = []
     else:
         operation["security"] = []
+        _problems(responses, [EVERYWHERE])
 
 
 def _success(responses: dict[str, Any], status: str, schema: str, note: str | None) -> None:
