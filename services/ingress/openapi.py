@@ -110,7 +110,7 @@ ERRORS: dict[tuple[str, str], list[dict[str, list[str]]]] = {
             ],
         },
     ],
-    ("get", "/v1/transactions"): [QUERY],
+    ("get", "/v1/transactions"): [QUERY, {"422": ["invalid_cursor"]}],
     ("get", "/v1/transactions/count"): [QUERY],
     ("post", "/v1/transactions/search"): [BODY, {"422": ["invalid_filter"]}],
     ("get", "/v1/transactions/{transaction_id}"): [QUERY, TX],
