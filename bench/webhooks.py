@@ -8,8 +8,8 @@
 3. Load: CloudEvents published straight to billing.events with confirms, as the outbox relay publishes them,
    keeping at most --backlog deliveries outstanding; each event makes one delivery per endpoint. The worker
    consumes them, records the deliveries in PostgreSQL, leases them and POSTs them.
-4. Counted: deliveries arriving at the receiver in the window after the warm-up, and the CPU each process
-   group spent per delivery (bench/cpu.py), the webhooks worker's own line included.
+4. Counted, once the worker consumes its queue: deliveries arriving at the receiver in the window after the
+   warm-up, and the CPU each process group spent per delivery (bench/cpu.py), the worker's own line included.
 
     python bench/webhooks.py [--seconds 15] [--warmup 3] [--endpoints 8] [--backlog 2000] [--ceiling-seconds 3]
 """
@@ -36,6 +36,7 @@ from sandbox import Sandbox, Session, billing, create_tenant, free_port, machine
 from standardwebhooks import Webhook
 
 EVENTS_EXCHANGE = "billing.events"
+WEBHOOKS_QUEUE = "billing.webhooks"
 VERIFY_EVERY = 50
 
 
@@ -130,6 +131,25 @@ async def publish_load(
     return published
 
 
+async def worker_ready(amqp_url: str, patience_s: float = 180.0) -> None:
+    """Wait until `billing webhooks` consumes its queue: on a busy machine its start alone takes many seconds,
+    which must not fall into the measured window (nor its import's CPU into the CPU per delivery)."""
+    deadline = time.perf_counter() + patience_s
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        while time.perf_counter() < deadline:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(WEBHOOKS_QUEUE, passive=True)
+            consumers = queue.declaration_result.consumer_count
+            await channel.close()
+            if consumers:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+    raise RuntimeError(f"no consumer on {WEBHOOKS_QUEUE} after {patience_s:.0f} s")
+
+
 async def add_endpoints(sandbox: Sandbox, key: str, receiver_url: str, count: int, receiver: Receiver) -> None:
     async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=30) as http:
         for number in range(count):
@@ -154,6 +174,7 @@ async def measure(sandbox: Sandbox, session: Session, args: argparse.Namespace) 
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         await add_endpoints(sandbox, key, f"http://127.0.0.1:{port}/hooks", args.endpoints, receiver)
+        await worker_ready(sandbox.amqp_url)
         start = time.perf_counter()
         window_start = start + args.warmup
         window_end = window_start + args.seconds

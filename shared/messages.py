@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
@@ -20,7 +20,12 @@ TRANSACTION_NAMESPACE = uuid.UUID("5b1f3a2e-9c41-4e07-8a61-2f0d6c3e7b19")
 
 
 class CommandMessage(BaseModel):
+    """A command on billing.commands; each type names the routing key it travels under."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    routing_key: ClassVar[str]
+    public: ClassVar[bool] = False
+    """Upstream modules may publish it (contract.md); the others are the ingress' own."""
 
     @field_validator("*", mode="after")
     @classmethod
@@ -35,6 +40,8 @@ class CommandMessage(BaseModel):
 
 
 class CreateTransactionMessage(CommandMessage):
+    routing_key: ClassVar[str] = "transaction.create"
+    public: ClassVar[bool] = True
     transaction_id: uuid.UUID | None = None
     gateway: str = Field(min_length=1, max_length=64)
     account_id: uuid.UUID | None = None
@@ -60,20 +67,27 @@ class CreateTransactionMessage(CommandMessage):
 
 
 class CompleteTransactionMessage(CommandMessage):
+    routing_key: ClassVar[str] = "transaction.complete"
+    public: ClassVar[bool] = True
     transaction_id: uuid.UUID
     amount: StrictInt | None = Field(default=None, gt=0)  # a partial capture of a held payment (two-stage capture)
 
 
 class CancelTransactionMessage(CommandMessage):
+    routing_key: ClassVar[str] = "transaction.cancel"
+    public: ClassVar[bool] = True
     transaction_id: uuid.UUID
     reason: str | None = Field(default=None, max_length=500)
 
 
 class DeleteTransactionMessage(CommandMessage):
+    routing_key: ClassVar[str] = "transaction.delete"
     transaction_id: uuid.UUID
 
 
 class RequestRefundMessage(CommandMessage):
+    routing_key: ClassVar[str] = "refund.request"
+    public: ClassVar[bool] = True
     transaction_id: uuid.UUID
     refund_id: uuid.UUID | None = None
     amount: StrictInt | None = None
@@ -85,7 +99,21 @@ class RequestRefundMessage(CommandMessage):
 
 
 class RunReconciliationMessage(CommandMessage):
+    routing_key: ClassVar[str] = "reconciliation.run"
     reconciliation_id: uuid.UUID
+
+
+PROCESSOR_COMMANDS: tuple[type[CommandMessage], ...] = (
+    CreateTransactionMessage,
+    CompleteTransactionMessage,
+    CancelTransactionMessage,
+    DeleteTransactionMessage,
+    RunReconciliationMessage,
+)
+"""The processor's own commands; a gateway's commands travel under `gateway.<name>.<what>`."""
+REFUNDS_COMMANDS: tuple[type[CommandMessage], ...] = (RequestRefundMessage,)
+GATEWAY_COMMANDS = "gateway.#"
+"""The routing-key pattern of every gateway's own commands (consumed by the processor)."""
 
 
 def cloud_event(event: DomainEvent, at: datetime | None = None) -> dict[str, Any]:

@@ -48,6 +48,9 @@ PARKED = Counter(
 )
 OUTBOX_LAG = Gauge("billing_outbox_lag_seconds", "Age of the oldest unsent outbox row (0 when none is waiting).")
 OUTBOX_UNSENT = Gauge("billing_outbox_unsent", "Outbox rows not yet confirmed by RabbitMQ.")
+REPLICA_FALLBACKS = Counter(
+    "billing_replica_fallbacks_total", "Read-only queries run on the primary because the read replica failed."
+)
 EVENTS_RELAYED = Counter(
     "billing_events_relayed_total", "Events the outbox relay published to billing.events.", ("routing_key",)
 )

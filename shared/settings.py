@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/billing"
+    database_read_url: str | None = None
+    """A streaming replica for the read-only API queries (docs/design.md); unset: everything on the primary."""
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
@@ -69,19 +71,21 @@ class Settings(BaseSettings):
     tracing: Literal["off", "console", "otlp"] = "off"
     """OpenTelemetry spans: off, JSON lines on stdout, or OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT."""
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
-        if not value.startswith("postgresql+asyncpg://"):
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must start with postgresql+asyncpg://")
         return value
 
     @field_validator("amqp_url")
     @classmethod
     def _amqp(cls, value: str) -> str:
-        if not value.startswith(("amqp://", "amqps://")):
-            raise ValueError("must start with amqp:// or amqps://")
-        return value
+        """One URL, or several comma-separated (the nodes of one cluster), each amqp:// or amqps://."""
+        urls = [part.strip() for part in value.split(",")]
+        if not all(url.startswith(("amqp://", "amqps://")) for url in urls):
+            raise ValueError("must be amqp:// or amqps:// URLs, comma-separated for the nodes of a cluster")
+        return ",".join(urls)
 
     @field_validator("webhooks_retry_schedule")
     @classmethod

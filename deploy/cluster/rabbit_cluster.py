@@ -4,7 +4,8 @@ Each node has its own node name, AMQP, distribution and management ports, data, 
 one folder (BILLING_CLUSTER_DIR, default <tmp>/billing-cluster) and the cluster's own Erlang cookie in a
 HOME of its own; the machine's broker (rabbit@localhost on 5672) is never touched. EPMD is shared.
 
-    deploy/cluster/up     start (or restart the stopped nodes of) the cluster; prints {"amqp_urls", "nodes"}
+    deploy/cluster/up     start (or restart the stopped nodes of) the cluster; prints its JSON description:
+                          {"amqp_urls": [...], "nodes": ["billing-c1@localhost", ...], "pids": [...], "dir": ...}
     deploy/cluster/down   stop the nodes and remove the folder
 
 Settings: BILLING_CLUSTER_DIR, BILLING_CLUSTER_NAME (node name prefix, default billing-c: billing-c1@localhost),
@@ -208,22 +209,17 @@ def up(base: Path) -> dict[str, Any]:
 
 
 def describe(state: dict[str, Any]) -> dict[str, Any]:
+    """What `up` prints: lists in node order (the node names are what `rabbitmqctl -n` takes)."""
     nodes = state["nodes"]
-    return {
+    described: dict[str, Any] = {
         "amqp_urls": [f"amqp://guest:guest@127.0.0.1:{node['amqp_port']}/" for node in nodes],
-        "nodes": [
-            {
-                "name": node["name"],
-                "amqp_port": node["amqp_port"],
-                "dist_port": node["dist_port"],
-                "management_port": node["management_port"],
-                "pid": pid_of(node),
-                "pid_file": node["pid_file"],
-                "dir": node["dir"],
-            }
-            for node in nodes
-        ],
+        "nodes": [node["name"] for node in nodes],
+        "pids": [pid_of(node) for node in nodes],
+        "dir": str(Path(nodes[0]["dir"]).parent),
     }
+    if state["management"]:
+        described["management_urls"] = [f"http://127.0.0.1:{node['management_port']}/" for node in nodes]
+    return described
 
 
 def down(base: Path) -> None:

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.problems import Problem
 from shared.gateways.base import GatewayAccount
-from shared.persistence import driver
-from shared.persistence.repositories import AccountRepository, account_from_row
+from shared.persistence.repositories import AccountDirectory
 from shared.security.cipher import Cipher
 
 TTL_S = 5.0
@@ -26,8 +25,7 @@ Key = tuple[uuid.UUID, str, uuid.UUID | None]
 
 class AccountCache:
     def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
-        self._engine = engine
-        self._cipher = cipher
+        self._accounts = AccountDirectory(engine, cipher)
         self._entries: dict[Key, tuple[float, GatewayAccount]] = {}
         self._by_id: dict[tuple[str, uuid.UUID], tuple[float, GatewayAccount]] = {}
 
@@ -41,11 +39,9 @@ class AccountCache:
         cached = self._by_id.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        async with driver.connection(self._engine) as db:
-            row = await db.fetchrow(driver.SELECT_NAMED_ACCOUNT, account_id, gateway)
-        if row is None:
+        account = await self._accounts.named(gateway, account_id)
+        if account is None:
             return None
-        account = account_from_row(row, self._cipher)
         if len(self._by_id) >= MAX_ENTRIES:
             self._by_id.clear()
         self._by_id[key] = (time.monotonic() + TTL_S, account)
@@ -64,13 +60,11 @@ class AccountCache:
         return account
 
     async def _load(self, tenant_id: uuid.UUID, gateway: str, account_id: uuid.UUID | None) -> GatewayAccount:
-        async with driver.connection(self._engine) as db:
-            accounts = AccountRepository(db, tenant_id, self._cipher)
-            if account_id is None:
-                found = await accounts.first_two_of(gateway)
-            else:
-                named = await accounts.get(account_id)
-                found = [named] if named is not None and named.gateway == gateway else []
+        if account_id is None:
+            found = await self._accounts.first_two_of(tenant_id, gateway)
+        else:
+            named = await self._accounts.get(tenant_id, account_id)
+            found = [named] if named is not None and named.gateway == gateway else []
         if account_id is not None and not found:
             raise Problem(422, "unknown_account", f"no {gateway} gateway account {account_id} for this tenant")
         if len(found) != 1:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from services.ingress import openapi, problems
+from services.ingress import console, openapi, problems
 from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
 from services.ingress.body_limits import BodyLimit
@@ -34,6 +34,9 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, settings.db_pool_size)
+        replica = (
+            create_engine(settings.database_read_url, settings.db_pool_size) if settings.database_read_url else None
+        )
         await topology.declare(settings.amqp_url, settings.retry_delay_ms)
         publisher = ConfirmedPublisher(settings.amqp_url)
         await publisher.start()
@@ -54,12 +57,15 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             accounts=AccountCache(engine, cipher),
             waiters=waiters,
             rpc=rpc,
+            replica=replica,
         )
         try:
             yield
         finally:
             await publisher.close()
             await engine.dispose()
+            if replica is not None:
+                await replica.dispose()
 
     app = FastAPI(
         title="Billing service",
@@ -72,6 +78,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
     openapi.install(app)
     for router in routers(gateways):
         app.include_router(router)
+    console.install(app)
     app.add_middleware(BodyLimit)  # inside the observability: refusals are counted and logged too
     app.add_middleware(RequestObservability)
     tracing.instrument_app(app)

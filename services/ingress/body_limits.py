@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingress.problems import problem_response
+from shared.i18n import negotiate
 
 API_MAX_BODY = 1024 * 1024
 """The command API's JSON bodies."""
@@ -36,7 +37,7 @@ def limit_of(scope: Scope) -> int:
     if path.startswith("/webhooks/"):
         return WEBHOOK_MAX_BODY
     upload = Headers(scope=scope).get("content-type", "").startswith("multipart/form-data")
-    if upload and path.rstrip("/") == "/v1/reconciliations":
+    if upload and path.rstrip("/") in ("/v1/reconciliations", "/console/reconciliations"):
         return SETTLEMENT_FILE_MAX_BODY
     return API_MAX_BODY
 
@@ -72,5 +73,8 @@ class BodyLimit:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         error = BodyTooLarge(limit)
-        response = problem_response(413, "body_too_large", str(error.detail), scope["path"], limit=limit)
+        language = negotiate(Headers(scope=scope).get("accept-language"))
+        response = problem_response(
+            413, "body_too_large", str(error.detail), scope["path"], language=language, limit=limit
+        )
         await response(scope, receive, send)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.problems import Problem
@@ -15,7 +15,8 @@ from shared import logs
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.broker.rpc import RpcClient
 from shared.gateways.registry import GatewayRegistry
-from shared.messages import COMMANDS_EXCHANGE, REQUEST_ID_HEADER
+from shared.messages import COMMANDS_EXCHANGE, REQUEST_ID_HEADER, CommandMessage
+from shared.persistence import replica
 from shared.persistence.idempotency import IdempotencyStore
 from shared.security.cipher import Cipher
 from shared.settings import Settings
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from services.ingress.auth import KeyCache
     from services.ingress.rate_limit import TokenBuckets
     from services.ingress.waiters import Waiters
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,14 +43,22 @@ class Ingress:
     accounts: AccountCache
     waiters: Waiters
     rpc: RpcClient
+    replica: AsyncEngine | None = None
+    """BILLING_DATABASE_READ_URL's engine, when set."""
 
-    async def send(self, routing_key: str, message: BaseModel, command_id: str) -> None:
-        """Hand a command to RabbitMQ; only a confirmed message counts as accepted."""
+    async def read(self, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """A read-only query that may see data a little behind the primary: on the replica when there is one."""
+        return await replica.read(self.engine, self.replica, query)
+
+    async def send(self, message: CommandMessage, command_id: str) -> None:
+        """Hand a command to RabbitMQ under its type's routing key; only a confirmed message counts as accepted."""
         body = json.dumps(message.model_dump(mode="json")).encode()
         request_id = logs.bound("request_id")
         headers = {REQUEST_ID_HEADER: request_id} if request_id else None  # the workers log it with the command
         try:
-            await self.publisher.publish(COMMANDS_EXCHANGE, routing_key, body, message_id=command_id, headers=headers)
+            await self.publisher.publish(
+                COMMANDS_EXCHANGE, message.routing_key, body, message_id=command_id, headers=headers
+            )
         except BrokerUnavailable as exc:
             raise Problem(
                 503, "broker_unavailable", "the command could not be handed to the broker; retry later"

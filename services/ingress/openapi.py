@@ -15,7 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from services.ingress import answers
-from services.ingress.problems import PROBLEM_JSON, TITLES
+from services.ingress.problems import PROBLEM_JSON
+from shared.i18n import problems as words
 
 BEARER = "bearerAuth"
 WEBHOOKS_TAG = "gateway webhooks"
@@ -286,7 +287,7 @@ def _problems(responses: dict[str, Any], tables: list[dict[str, list[str]]]) -> 
             ]
         }
         responses[status] = {
-            "description": f"{TITLES.get(int(status), 'Error')}: " + ", ".join(f"`{name}`" for name in names),
+            "description": f"{words.title(int(status), 'en')}: " + ", ".join(f"`{name}`" for name in names),
             "content": {PROBLEM_JSON: {"schema": schema}},
         }
         if status == "429":

@@ -17,12 +17,12 @@ from services.processor.nightly import NightlyReconciliation
 from services.processor.scheduler import Scheduler
 from shared import metrics, tracing
 from shared.broker import topology
-from shared.broker.consumer import CommandConsumer
+from shared.broker.consumer import CommandConsumer, dispatch_table
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.relay import OutboxRelay
 from shared.broker.worker import build_broker, run_until_signalled, subscribe
 from shared.clock import Clock, utc_now
-from shared.gateways.processing import CommandRoute, ProcessorDeps
+from shared.gateways.processing import ProcessorDeps
 from shared.gateways.registry import GatewayRegistry
 from shared.messages import (
     CancelTransactionMessage,
@@ -64,17 +64,14 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
 
     reader = functools.partial(UnitOfWork, engine, cipher, read_only=True)
     deps = ProcessorDeps(uow, registry, clock, settings, engine, cipher, reader)
-    wirings = [gateway.processor(deps) for gateway in registry.manifests() if gateway.processor is not None]
-    routes: dict[str, CommandRoute] = {
-        "transaction.create": (CreateTransactionMessage, lambda message: handlers.create(commands_in.create(message))),
-        "transaction.complete": (
-            CompleteTransactionMessage,
-            lambda message: handlers.complete(commands_in.complete(message)),
-        ),
-        "transaction.cancel": (CancelTransactionMessage, lambda message: handlers.cancel(commands_in.cancel(message))),
-        "transaction.delete": (DeleteTransactionMessage, lambda message: handlers.delete(commands_in.delete(message))),
-        "reconciliation.run": (RunReconciliationMessage, reconcile),
-    }
+    wirings = registry.wirings(deps)
+    routes = dispatch_table(
+        (CreateTransactionMessage, lambda message: handlers.create(commands_in.create(message))),
+        (CompleteTransactionMessage, lambda message: handlers.complete(commands_in.complete(message))),
+        (CancelTransactionMessage, lambda message: handlers.cancel(commands_in.cancel(message))),
+        (DeleteTransactionMessage, lambda message: handlers.delete(commands_in.delete(message))),
+        (RunReconciliationMessage, reconcile),
+    )
     for wiring in wirings:
         routes.update(wiring.commands)
     consumer = CommandConsumer(publisher, topology.PROCESSOR, routes, settings.max_attempts)

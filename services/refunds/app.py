@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.refunds.handlers import RefundHandlers
 from shared import metrics, tracing
 from shared.broker import topology
-from shared.broker.consumer import CommandConsumer
+from shared.broker.consumer import CommandConsumer, dispatch_table
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.worker import build_broker, run_until_signalled, subscribe
 from shared.clock import Clock, utc_now
@@ -70,7 +70,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     registry = registry or GatewayRegistry.load()
     publisher = ConfirmedPublisher(settings.amqp_url)
     handlers = RefundHandlers(functools.partial(UnitOfWork, engine, cipher), registry, clock)
-    routes = {"refund.request": (RequestRefundMessage, lambda message: handlers.request(to_command(message)))}
+    routes = dispatch_table((RequestRefundMessage, lambda message: handlers.request(to_command(message))))
     consumer = CommandConsumer(publisher, topology.REFUNDS, routes, settings.max_attempts)
     broker = build_broker(settings.amqp_url, settings.prefetch)
     subscribe(broker, topology.REFUNDS, consumer, "Refund requests: the ledger and the provider refund calls")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import aio_pika
 import httpx
 from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +13,7 @@ from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.intake import Intake
 from services.webhooks.sender import Sender
 from shared import metrics, tracing
+from shared.broker import connection as broker_connection
 from shared.broker import topology
 from shared.broker.worker import run_until_signalled
 from shared.domain.webhooks import ATTEMPT_TIMEOUT_S
@@ -62,7 +62,7 @@ async def serve(settings: Settings) -> None:
 
     async def start() -> None:
         await topology.declare(settings.amqp_url, settings.retry_delay_ms)
-        amqp = await aio_pika.connect_robust(settings.amqp_url)
+        amqp = await broker_connection.connect_robust(settings.amqp_url)
         connection.append(amqp)
         channel = await amqp.channel()
         await channel.set_qos(prefetch_count=settings.prefetch)

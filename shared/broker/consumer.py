@@ -16,7 +16,7 @@ from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE, WorkQueue
 from shared.domain.errors import DomainError, NotFound
 from shared.logs import LogContext
-from shared.messages import REQUEST_ID_HEADER
+from shared.messages import REQUEST_ID_HEADER, CommandMessage
 from shared.persistence.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ REASON_HEADER = "x-billing-reason"
 ORIGIN_HEADER = "x-billing-origin-queue"
 
 Handler = Callable[[Any], Awaitable[None]]
+
+
+def dispatch_table(*entries: tuple[type[CommandMessage], Handler]) -> dict[str, tuple[type[Any], Handler]]:
+    """Routing key -> (message type, handler), each key the one its message type declares."""
+    return {message.routing_key: (message, handler) for message, handler in entries}
 
 
 class InvalidMessage(Exception):

@@ -11,6 +11,7 @@ from aiormq.exceptions import AMQPException
 from pamqp.commands import Basic
 
 from shared import metrics, tracing
+from shared.broker import connection as amqp
 
 PUBLISH_TIMEOUT_S = 5.0
 
@@ -26,7 +27,7 @@ class ConfirmedPublisher:
         self._channel: AbstractChannel | None = None
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url)
+        self._connection = await amqp.connect_robust(self._url)
         self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
 
     async def close(self) -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, ExchangeType
 
+from shared.broker import connection as amqp
 from shared.broker.rpc import RPC_QUEUE
-from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
+from shared.messages import (
+    COMMANDS_EXCHANGE,
+    EVENTS_EXCHANGE,
+    GATEWAY_COMMANDS,
+    PROCESSOR_COMMANDS,
+    REFUNDS_COMMANDS,
+)
 
 DEAD_LETTER_EXCHANGE = "billing.dlx"
 PARKING_QUEUE = "billing.parking"
@@ -27,18 +33,8 @@ class WorkQueue:
         return f"{self.name}.delay"
 
 
-PROCESSOR = WorkQueue(
-    "billing.processor",
-    (
-        "transaction.create",
-        "transaction.complete",
-        "transaction.cancel",
-        "transaction.delete",
-        "reconciliation.run",
-        "gateway.#",  # gateway-specific commands: gateway.<name>.<what>
-    ),
-)
-REFUNDS = WorkQueue("billing.refunds", ("refund.request",))
+PROCESSOR = WorkQueue("billing.processor", (*(m.routing_key for m in PROCESSOR_COMMANDS), GATEWAY_COMMANDS))
+REFUNDS = WorkQueue("billing.refunds", tuple(m.routing_key for m in REFUNDS_COMMANDS))
 WORK_QUEUES = (PROCESSOR, REFUNDS)
 WEBHOOKS_QUEUE = "billing.webhooks"
 """The webhooks worker's own queue of every event: declared with the rest, so no event waits for its first start."""
@@ -58,8 +54,9 @@ async def declare_topology(channel: AbstractChannel, retry_delay_ms: int) -> Non
     commands = await channel.declare_exchange(COMMANDS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
     dead_letters = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.TOPIC, durable=True)
-    # Gateway calls are answered within seconds or not at all: a plain durable queue, requests carry a TTL.
-    await channel.declare_queue(RPC_QUEUE, durable=True)
+    # Gateway calls are answered within seconds or not at all (requests carry a TTL), but the queue itself must
+    # outlive the loss of a node: a classic queue is gone with its node, and every processor's consumer with it.
+    await channel.declare_queue(RPC_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
     parking = await channel.declare_queue(PARKING_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
     await parking.bind(dead_letters, "#")
     webhooks = await channel.declare_queue(WEBHOOKS_QUEUE, durable=True, arguments=quorum_arguments())
@@ -83,7 +80,7 @@ async def declare_topology(channel: AbstractChannel, retry_delay_ms: int) -> Non
 
 
 async def declare(url: str, retry_delay_ms: int) -> None:
-    connection = await aio_pika.connect(url)
+    connection = await amqp.connect(url)
     try:
         await declare_topology(await connection.channel(), retry_delay_ms)
     finally:

@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
+from shared.broker import connection as amqp
 from shared.broker.consumer import CommandConsumer, Delivery
 from shared.broker.topology import WorkQueue
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def build_broker(amqp_url: str, prefetch: int) -> RabbitBroker:
-    return RabbitBroker(
+    return amqp.broker(
         amqp_url,
         default_channel=Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True),
         graceful_timeout=15.0,

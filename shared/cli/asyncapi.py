@@ -1,8 +1,9 @@
 """`billing asyncapi`: the AsyncAPI 3.0 document of billing.commands and billing.events, generated from the code.
 
 Commands come from the routes the processor's and the refunds worker's consumers really accept (their
-composition roots are built, nothing is connected); events from the domain's EventType and the CloudEvents
-models. Each routing key gets its own documentation-only FastStream subscriber or publisher, never started.
+composition roots are built, nothing is connected; each route's key is the one its message type declares);
+events from the domain's EventType, each with its routing key, and the CloudEvents models. Each routing key
+gets its own documentation-only FastStream subscriber or publisher, never started.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from faststream.specification import AsyncAPI
 from shared.broker.topology import PROCESSOR, REFUNDS, WorkQueue
 from shared.cloudevents import CloudEvent, TransactionEvent
 from shared.domain.events import EventType
-from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
+from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE, PROCESSOR_COMMANDS, REFUNDS_COMMANDS
 from shared.settings import Settings
 
 TITLE = "Billing service messages"
@@ -68,8 +69,8 @@ def build_broker(routes: Mapping[WorkQueue, Mapping[str, type[Any]]]) -> RabbitB
     for kind in EventType:
         broker.publisher(
             exchange=events,
-            routing_key=kind.value,
-            title=f"{EVENTS_EXCHANGE}:{kind.value}",
+            routing_key=kind.routing_key,
+            title=f"{EVENTS_EXCHANGE}:{kind.routing_key}",
             description=f"`billing.{kind.value}`, CloudEvents 1.0 structured JSON",
             schema=event_schema(kind),
             persist=True,
@@ -78,7 +79,7 @@ def build_broker(routes: Mapping[WorkQueue, Mapping[str, type[Any]]]) -> RabbitB
     return broker
 
 
-PUBLIC_COMMANDS = frozenset({"transaction.create", "transaction.complete", "transaction.cancel", "refund.request"})
+PUBLIC_COMMANDS = frozenset(m.routing_key for m in (*PROCESSOR_COMMANDS, *REFUNDS_COMMANDS) if m.public)
 """The commands upstream modules may publish (contract.md); the rest are the ingress' own."""
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from shared.broker import connection as amqp
 from shared.broker.consumer import ATTEMPT_HEADER, ORIGIN_HEADER, REASON_HEADER, ROUTING_KEY_HEADER
 from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE
@@ -53,12 +54,23 @@ async def _take_all(channel: aio_pika.abc.AbstractChannel, limit: int) -> list[A
     return taken
 
 
-async def list_parked(url: str, limit: int) -> list[dict[str, Any]]:
-    connection = await aio_pika.connect(url)
+def tenant_of(message: AbstractIncomingMessage) -> str | None:
+    """The tenant a parked command belongs to (its body's `tenant_id`), if it can be read."""
+    try:
+        body = json.loads(message.body)
+    except ValueError:
+        return None
+    tenant = body.get("tenant_id") if isinstance(body, dict) else None
+    return str(tenant) if tenant is not None else None
+
+
+async def list_parked(url: str, limit: int, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    """The parked messages (only one tenant's when `tenant_id` is given), left parked."""
+    connection = await amqp.connect(url)
     try:
         channel = await connection.channel()
         taken = await _take_all(channel, limit)
-        described = [describe(message) for message in taken]
+        described = [describe(m) for m in taken if tenant_id is None or tenant_of(m) == tenant_id]
         for message in taken:
             await message.reject(requeue=True)
         return described
@@ -66,16 +78,17 @@ async def list_parked(url: str, limit: int) -> list[dict[str, Any]]:
         await connection.close()
 
 
-async def replay(url: str, message_ids: set[str] | None, limit: int) -> list[str]:
-    """Republish parked commands to billing.commands (all, or those with the given ids); returns their ids."""
+async def replay(url: str, message_ids: set[str] | None, limit: int, tenant_id: str | None = None) -> list[str]:
+    """Republish parked commands to billing.commands (all, or those with the given ids, or only one tenant's)."""
     publisher = ConfirmedPublisher(url)
     await publisher.start()
-    connection = await aio_pika.connect(url)
+    connection = await amqp.connect(url)
     replayed: list[str] = []
     try:
         channel = await connection.channel()
         for message in await _take_all(channel, limit):
-            if message_ids is not None and message.message_id not in message_ids:
+            others = tenant_id is not None and tenant_of(message) != tenant_id
+            if others or (message_ids is not None and message.message_id not in message_ids):
                 await message.reject(requeue=True)
                 continue
             headers = {

@@ -16,8 +16,8 @@ import aio_pika
 import asyncpg
 import httpx
 from aio_pika.abc import AbstractRobustConnection
-from sqlalchemy import select
 
+from shared.broker import connection as amqp
 from shared.broker.rpc import RPC_QUEUE
 from shared.broker.topology import DEAD_LETTER_EXCHANGE, PARKING_QUEUE, WEBHOOKS_QUEUE, WORK_QUEUES
 from shared.messages import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
@@ -119,7 +119,7 @@ async def _database(settings: Settings) -> Check:
 
 async def _connect_broker(settings: Settings, found: Findings) -> AbstractRobustConnection | None:
     try:
-        return await asyncio.wait_for(aio_pika.connect_robust(settings.amqp_url), TIMEOUT_S)
+        return await asyncio.wait_for(amqp.connect_robust(settings.amqp_url), TIMEOUT_S)
     except Exception as exc:  # aio-pika raises several kinds; all mean "unreachable"
         found.add(
             fail(
@@ -197,20 +197,13 @@ async def _accounts(settings: Settings, key: str | None, found: Findings) -> Che
     from shared.domain.errors import UnknownGateway
     from shared.gateways.base import InvalidGatewayConfig, check_config
     from shared.gateways.registry import GatewayRegistry
+    from shared.persistence.admin import sealed_accounts
     from shared.persistence.database import create_engine
-    from shared.persistence.tables import gateway_accounts
     from shared.security.cipher import Cipher, CredentialsUnreadable
 
-    query = select(
-        gateway_accounts.c.id,
-        gateway_accounts.c.gateway,
-        gateway_accounts.c.public_config,
-        gateway_accounts.c.secret_config,
-    ).where(gateway_accounts.c.deleted_at.is_(None))
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        rows = await sealed_accounts(engine)
     except Exception as exc:  # the schema check above passed; anything here is unexpected and worth showing
         return fail("accounts", f"cannot read gateway_accounts ({exc.__class__.__name__})", MIGRATE)
     finally:

@@ -34,6 +34,8 @@ app.add_typer(rates_app, name="rates")
 app.add_typer(fiscal_app, name="fiscal")
 secrets_app = typer.Typer(help="The keys that encrypt stored credentials.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+operator_app = typer.Typer(help="Operators of the console.", no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -322,6 +324,106 @@ def apikey_revoke(key_id: Annotated[str, typer.Option("--id", help="the API key'
     if tenant_id is None:
         fail(f"no live API key {parsed}")
     out({"id": str(parsed), "tenant_id": str(tenant_id), "revoked": True})
+
+
+@operator_app.command("create")
+def operator_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id")],
+    email: Annotated[str, typer.Option("--email", help="the operator's email (unique across the service)")],
+    permission: Annotated[list[str], typer.Option("--permission", help="a permission; repeat for more")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (else one is generated)")
+    ] = False,
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA zone the console shows times in")] = "UTC",
+) -> None:
+    """Create a console operator of a tenant; a generated password is printed once."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from shared.persistence.admin import tenant_exists
+    from shared.persistence.operators import EmailTaken, Operators
+    from shared.security.apikeys import Permission
+    from shared.security.passwords import WeakPassword, generate_password, hash_password
+
+    tenant_id = _uuid(tenant, "--tenant")
+    known = {p.value for p in Permission}
+    unknown = [p for p in permission if p not in known]
+    if unknown:
+        fail(f"unknown permission {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    if "@" not in email or len(email) > 320 or email.strip() != email:
+        fail(f"--email {email!r} is not an email address")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--timezone {timezone!r} is not an IANA time zone")
+    generated = None if password_stdin else generate_password()
+    password = generated or sys.stdin.read().rstrip("\r\n")
+    try:
+        password_hash = hash_password(password)
+    except WeakPassword as exc:
+        fail(str(exc))
+    config = settings()
+
+    async def go() -> Any:
+        engine = _engine(config)
+        try:
+            if not await tenant_exists(engine, tenant_id):
+                fail(f"no tenant {tenant_id}")
+            return await Operators(engine).create(tenant_id, email, password_hash, permission, timezone)
+        except EmailTaken as exc:
+            fail(str(exc))
+        finally:
+            await engine.dispose()
+
+    created = run(go())
+    document = {
+        "id": str(created.id),
+        "email": created.email,
+        "tenant_id": str(created.tenant_id),
+        "permissions": sorted(created.permissions),
+    }
+    out({**document, "password": generated} if generated else document)
+
+
+@operator_app.command("list")
+def operator_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id")]) -> None:
+    """List a tenant's operators (never their passwords)."""
+    from shared.persistence.admin import tenant_exists
+    from shared.persistence.operators import Operators
+
+    tenant_id = _uuid(tenant, "--tenant")
+    config = settings()
+
+    async def go() -> Any:
+        engine = _engine(config)
+        try:
+            if not await tenant_exists(engine, tenant_id):
+                fail(f"no tenant {tenant_id}")
+            return await Operators(engine).of_tenant(tenant_id)
+        finally:
+            await engine.dispose()
+
+    out({"items": [operator.as_json() for operator in run(go())]})
+
+
+@operator_app.command("disable")
+def operator_disable(operator_id: Annotated[str, typer.Option("--id", help="the operator's id")]) -> None:
+    """Disable an operator: their sessions end at once and they cannot sign in again."""
+    from shared.persistence.operators import Operators
+
+    parsed = _uuid(operator_id, "--id")
+    config = settings()
+
+    async def go() -> Any:
+        engine = _engine(config)
+        try:
+            return await Operators(engine).disable(parsed)
+        finally:
+            await engine.dispose()
+
+    disabled = run(go())
+    if disabled is None:
+        fail(f"no operator {parsed}")
+    out({"id": str(parsed), "tenant_id": str(disabled.tenant_id), "disabled": True})
 
 
 @secrets_app.command("rotate")

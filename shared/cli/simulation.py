@@ -8,14 +8,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from shared.broker.publisher import ConfirmedPublisher
 from shared.gateways.base import GatewayAccount
 from shared.messages import COMMANDS_EXCHANGE, CreateTransactionMessage
+from shared.persistence.admin import live_account, transaction_exists
 from shared.persistence.database import create_engine
-from shared.persistence.repositories import account_from_row
-from shared.persistence.tables import gateway_accounts, transactions
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 
@@ -52,16 +49,14 @@ class Simulation:
         await publisher.start()
         try:
             body = json.dumps(message.model_dump(mode="json")).encode()
-            await publisher.publish(COMMANDS_EXCHANGE, "transaction.create", body, message_id=message.command_id)
+            await publisher.publish(COMMANDS_EXCHANGE, message.routing_key, body, message_id=message.command_id)
         finally:
             await publisher.close()
         engine = create_engine(self.settings.database_url, pool_size=1)
         try:
             for _ in range(100):
-                async with engine.connect() as conn:
-                    found = await conn.execute(select(transactions.c.id).where(transactions.c.id == transaction_id))
-                    if found.first() is not None:
-                        return str(transaction_id)
+                if await transaction_exists(engine, transaction_id):
+                    return str(transaction_id)
                 await asyncio.sleep(0.1)
         finally:
             await engine.dispose()
@@ -71,12 +66,7 @@ class Simulation:
 async def load_account(settings: Settings, cipher: Cipher, account_id: uuid.UUID) -> GatewayAccount | None:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            query = select(gateway_accounts).where(
-                gateway_accounts.c.id == account_id, gateway_accounts.c.deleted_at.is_(None)
-            )
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else account_from_row(row, cipher)
+        return await live_account(engine, cipher, account_id)
     finally:
         await engine.dispose()
 

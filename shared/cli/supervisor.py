@@ -10,10 +10,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import aio_pika
 import asyncpg
 import httpx
 
+from shared.broker import connection as amqp
 from shared.persistence.database import raw_dsn
 from shared.settings import Settings
 
@@ -39,7 +39,7 @@ async def check_dependencies(settings: Settings) -> None:
             + START_HINT.format(local=local)
         ) from None
     try:
-        connection = await asyncio.wait_for(aio_pika.connect(settings.amqp_url), timeout=5)
+        connection = await asyncio.wait_for(amqp.connect(settings.amqp_url), timeout=5)
         await connection.close()
     except Exception as exc:  # aio-pika raises several kinds; all mean "unreachable"
         raise Unreachable(

@@ -15,6 +15,8 @@ class GatewayDetails:
     open_ended: ClassVar[bool] = False  # free-form gateways keep keys they do not know
     creator_fields: ClassVar[frozenset[str] | None] = None
     """The fields whoever creates the payment may set; the rest are the gateway's to report (None: all)."""
+    references: ClassVar[tuple[str, ...]] = ()
+    """Top-level fields holding the gateway's own ids, each with a lookup index: what a person searches by."""
     receipt_title_limit: ClassVar[int | None] = None
     """Gateways that register fiscal receipts (`details.receipt`) set the longest item title they take."""
 

@@ -27,6 +27,11 @@ class EventType(StrEnum):
     RECONCILIATION_MISMATCH = "reconciliation.mismatch"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
+    @property
+    def routing_key(self) -> str:
+        """The key its events travel under on billing.events (the CloudEvents type less `billing.`)."""
+        return self.value
+
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:

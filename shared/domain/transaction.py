@@ -74,9 +74,40 @@ class Transaction:
         payment_url: str | None = None,
         expires_at: datetime | None = None,
     ) -> Transaction:
+        tx = cls.pending(
+            id=id,
+            tenant_id=tenant_id,
+            account_id=account_id,
+            gateway=gateway,
+            money=money,
+            details=details,
+            metadata=metadata,
+            at=at,
+            payment_url=payment_url,
+            expires_at=expires_at,
+        )
+        tx._record("create", None, EventType.TRANSACTION_CREATED)
+        return tx
+
+    @classmethod
+    def pending(
+        cls,
+        *,
+        id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        account_id: uuid.UUID,
+        gateway: str,
+        money: Money,
+        details: dict[str, Any],
+        metadata: dict[str, Any],
+        at: datetime,
+        payment_url: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> Transaction:
+        """The transaction as `open` makes it, its creation not recorded (what the ingress answers before it exists)."""
         if money.minor <= 0:
             raise InvalidAmount("amount must be greater than zero")
-        tx = cls(
+        return cls(
             id=id,
             tenant_id=tenant_id,
             account_id=account_id,
@@ -91,8 +122,6 @@ class Transaction:
             payment_url=payment_url,
             expires_at=expires_at,
         )
-        tx._record("create", None, EventType.TRANSACTION_CREATED)
-        return tx
 
     @property
     def amount(self) -> int:
@@ -136,6 +165,17 @@ class Transaction:
 
     def can_move_to(self, target: TransactionStatus) -> bool:
         return self.deleted_at is None and can_transition(self.status, target)
+
+    def may_be_deleted(self) -> bool:
+        """Only a transaction that was never paid may be deleted (a pending one is canceled first)."""
+        return self.deleted_at is None and not self.status.was_paid()
+
+    def may_be_refunded(self) -> bool:
+        return self.deleted_at is None and self.status.is_refundable()
+
+    def refundable(self, in_flight: int) -> int:
+        """What a new refund may still take: the remainder less what requested refunds hold back (may be < 0)."""
+        return self.remainder - in_flight
 
     def complete(self, at: datetime, details: dict[str, Any] | None = None, captured: int | None = None) -> None:
         """Paid; `captured` is what a two-stage payment actually took when less than the authorised amount."""
@@ -192,7 +232,7 @@ class Transaction:
 
     def delete(self, at: datetime) -> None:
         """Soft-delete a never-paid transaction; a pending one is canceled first."""
-        if self.deleted_at is not None or self.status.was_paid():
+        if not self.may_be_deleted():
             raise TransitionNotAllowed(f"a {self.status.value} transaction cannot be deleted")
         if self.status is TransactionStatus.PENDING:
             self.cancel(at, reason="deleted")
@@ -211,9 +251,9 @@ class Transaction:
         at: datetime,
     ) -> Refund:
         """Open a refund; `in_flight` is what requested-but-unsettled refunds already hold back."""
-        if self.deleted_at is not None or not self.status.is_refundable():
+        if not self.may_be_refunded():
             raise TransitionNotAllowed(f"a {self.status.value} transaction cannot be refunded")
-        available = self.remainder - in_flight
+        available = self.refundable(in_flight)
         wanted = available if amount is None else amount
         if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted <= 0:
             if amount is None:

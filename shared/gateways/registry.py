@@ -10,10 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from shared.domain.errors import UnknownGateway
 from shared.gateways.base import GatewayAdapter
 from shared.gateways.manifest import GatewayManifest
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from shared.gateways.processing import GatewayWiring, ProcessorDeps
 
 ENTRY_POINT_GROUP = "billing.gateways"
 BUILT_IN_DISTRIBUTION = "billing"
@@ -77,3 +83,11 @@ class GatewayRegistry:
 
     def manifests(self) -> list[GatewayManifest]:
         return [self._manifests[name] for name in self.names()]
+
+    def webhooks(self) -> list[APIRouter]:
+        """The ingress sides to mount: one router per gateway that receives calls."""
+        return [manifest.webhooks() for manifest in self.manifests() if manifest.webhooks is not None]
+
+    def wirings(self, deps: ProcessorDeps) -> list[GatewayWiring]:
+        """The processor sides: each gateway's call handler and command routes, built with the processor's deps."""
+        return [manifest.processor(deps) for manifest in self.manifests() if manifest.processor is not None]

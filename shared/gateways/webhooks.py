@@ -6,12 +6,12 @@ import uuid
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import logs
 from shared.broker.rpc import RpcClient
 from shared.gateways.base import GatewayAccount
+from shared.messages import CommandMessage
 from shared.problem import Problem
 from shared.settings import Settings
 
@@ -41,8 +41,8 @@ class IngressHost(Protocol):
     @property
     def rpc(self) -> RpcClient: ...
 
-    async def send(self, routing_key: str, message: BaseModel, command_id: str) -> None:
-        """Hand a command to RabbitMQ; raises a 503 Problem unless the broker confirmed it."""
+    async def send(self, message: CommandMessage, command_id: str) -> None:
+        """Hand a command to RabbitMQ under its type's routing key; a 503 Problem unless the broker confirmed it."""
         ...
 
 

@@ -11,8 +11,15 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import utc_now
-from shared.gateways.base import GatewayAdapter, check_config, require_secrets_for_new_urls, split_secrets
+from shared.gateways.base import (
+    GatewayAccount,
+    GatewayAdapter,
+    check_config,
+    require_secrets_for_new_urls,
+    split_secrets,
+)
 from shared.persistence import driver
+from shared.persistence.repositories import account_from_row
 from shared.persistence.tables import gateway_accounts, tenants, transactions
 from shared.security.cipher import Cipher
 
@@ -181,3 +188,30 @@ def account_json(view: AccountView, adapter: GatewayAdapter, public_url: str) ->
         "created_at": view.created_at.isoformat().replace("+00:00", "Z"),
         "updated_at": view.updated_at.isoformat().replace("+00:00", "Z"),
     }
+
+
+async def transaction_exists(engine: AsyncEngine, transaction_id: uuid.UUID) -> bool:
+    """Whether a transaction of any tenant has this id (an operator's tool, never a request's)."""
+    async with driver.core(engine) as conn:
+        found = await conn.execute(select(transactions.c.id).where(transactions.c.id == transaction_id))
+        return found.first() is not None
+
+
+async def live_account(engine: AsyncEngine, cipher: Cipher, account_id: uuid.UUID) -> GatewayAccount | None:
+    """A live gateway account of any tenant, its secrets opened (an operator's tool, never a request's)."""
+    query = select(gateway_accounts).where(gateway_accounts.c.id == account_id, gateway_accounts.c.deleted_at.is_(None))
+    async with driver.core(engine) as conn:
+        row = (await conn.execute(query)).mappings().first()
+    return None if row is None else account_from_row(row, cipher)
+
+
+async def sealed_accounts(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every live gateway account with its configuration still sealed: what `billing doctor` checks."""
+    query = select(
+        gateway_accounts.c.id,
+        gateway_accounts.c.gateway,
+        gateway_accounts.c.public_config,
+        gateway_accounts.c.secret_config,
+    ).where(gateway_accounts.c.deleted_at.is_(None))
+    async with driver.core(engine) as conn:
+        return [dict(row) for row in (await conn.execute(query)).mappings().all()]

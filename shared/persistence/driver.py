@@ -174,6 +174,15 @@ async def core(engine: AsyncEngine, *, begin: bool = False) -> AsyncIterator[Asy
             yield conn
 
 
+async def answers(engine: AsyncEngine) -> bool:
+    """PostgreSQL takes a statement now (the readiness probe); False for any failure."""
+    try:
+        async with connection(engine) as db:
+            return bool(await db.fetchval("SELECT 1") == 1)
+    except Exception:  # any failure means "not ready"
+        return False
+
+
 def json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 

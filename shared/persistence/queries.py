@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
 
+from shared.domain.transaction import Transaction
 from shared.persistence import driver, mapping
 from shared.persistence.tables import audit_log, refunds, transactions
 
@@ -61,10 +62,15 @@ class TenantReads:
     def _visible(self) -> ColumnElement[bool]:
         return and_(transactions.c.tenant_id == self._tenant_id, transactions.c.deleted_at.is_(None))
 
-    async def get(self, transaction_id: uuid.UUID) -> dict[str, Any] | None:
+    async def transaction(self, transaction_id: uuid.UUID) -> Transaction | None:
+        """The aggregate, unless deleted: the ingress asks it what may happen, and never writes it."""
         async with driver.connection(self._engine) as db:
             row = await db.fetchrow(driver.SELECT_VISIBLE_TRANSACTION, self._tenant_id, transaction_id)
-        return None if row is None else mapping.transaction_from_row(row).view()
+        return None if row is None else mapping.transaction_from_row(row)
+
+    async def get(self, transaction_id: uuid.UUID) -> dict[str, Any] | None:
+        tx = await self.transaction(transaction_id)
+        return None if tx is None else tx.view()
 
     async def page(
         self, filters: ListFilters, sort: str, page: int, page_size: int

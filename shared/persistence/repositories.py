@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import BigInteger, cast, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.domain.reconciliation import Difference
 from shared.domain.refund import Refund
@@ -145,6 +145,28 @@ class DifferenceRepository:
             for d in found
         ]
         await self._conn.execute(insert(reconciliation_differences), rows)
+
+
+class AccountDirectory:
+    """Gateway accounts read outside a unit of work (the ingress' lookups), each on a pooled connection."""
+
+    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+        self._engine = engine
+        self._cipher = cipher
+
+    async def named(self, gateway: str, account_id: uuid.UUID) -> GatewayAccount | None:
+        """The live account a webhook URL names, of whichever tenant: the account tells the tenant."""
+        async with driver.connection(self._engine) as db:
+            row = await db.fetchrow(driver.SELECT_NAMED_ACCOUNT, account_id, gateway)
+        return None if row is None else account_from_row(row, self._cipher)
+
+    async def get(self, tenant_id: uuid.UUID, account_id: uuid.UUID) -> GatewayAccount | None:
+        async with driver.connection(self._engine) as db:
+            return await AccountRepository(db, tenant_id, self._cipher).get(account_id)
+
+    async def first_two_of(self, tenant_id: uuid.UUID, gateway: str) -> list[GatewayAccount]:
+        async with driver.connection(self._engine) as db:
+            return await AccountRepository(db, tenant_id, self._cipher).first_two_of(gateway)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,64}$")

@@ -345,3 +345,41 @@ rate_fetches = Table(
     PrimaryKeyConstraint("source", "day"),
 )
 """One scheduled fetch per rate source and day across every processor replica."""
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id"), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("permissions", ARRAY(Text), nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("disabled_at", DateTime(timezone=True)),
+    Index("uq_operators_email", text("lower(email)"), unique=True),
+    Index("ix_operators_tenant", "tenant_id", "created_at"),
+)
+"""People who use the console: one tenant each, an email unique across the service, Argon2 password hashes."""
+
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("operator_id", UUID(as_uuid=True), ForeignKey("operators.id"), nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_operator_sessions_operator", "operator_id"),
+)
+"""Server-side console sessions: the cookie holds a random token, only its hash is stored."""
+
+operator_sign_in_failures = Table(
+    "operator_sign_in_failures",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_operator_sign_in_failures_email", "email", "at"),
+)
+"""Failed sign-ins per (lower-cased) email: five within the lock window lock that email."""

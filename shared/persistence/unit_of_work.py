@@ -265,4 +265,4 @@ class OutboxColumns(Columns):
     def add(self, event: DomainEvent, at: datetime | None) -> None:
         body = cloud_event(event, at)
         tracing.stamp_event(body)
-        self.append(event.id, event.type.value, driver.json_text(body))
+        self.append(event.id, event.type.routing_key, driver.json_text(body))

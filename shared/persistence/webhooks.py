@@ -251,11 +251,11 @@ class WebhookEndpoints:
         )
 
 
-RECORD = text(
+RECORD = (
     "INSERT INTO webhook_deliveries (id, endpoint_id, tenant_id, event_id, event_type, body, status, next_attempt_at)"
-    " SELECT gen_random_uuid(), e.id, e.tenant_id, :event_id, :event_type, :body, 'pending', now()"
+    " SELECT gen_random_uuid(), e.id, e.tenant_id, $2::uuid, $3::text, $4::text, 'pending', now()"
     " FROM webhook_endpoints e"
-    " WHERE e.tenant_id = :tenant_id AND e.enabled AND ('*' = ANY(e.events) OR :event_type = ANY(e.events))"
+    " WHERE e.tenant_id = $1::uuid AND e.enabled AND ('*' = ANY(e.events) OR $3::text = ANY(e.events))"
     " ON CONFLICT (endpoint_id, event_id) DO NOTHING"
 )
 """One delivery per enabled endpoint of the event's tenant that wants it; a redelivered event adds none."""
@@ -265,7 +265,7 @@ RECORD = text(
 # however long any one endpoint's backlog is, and a backlog on one endpoint never crowds out the others.
 # SKIP LOCKED lets replicas polling together split the rows; PostgreSQL re-checks the lease conditions on the
 # row version it locks, so a row leased by a replica that committed meanwhile is not taken twice.
-CLAIM = text(
+CLAIM = (
     "WITH picked AS ("
     " SELECT due.id, due.next_attempt_at FROM webhook_endpoints e"
     " CROSS JOIN LATERAL (SELECT count(*) AS n FROM webhook_deliveries b"
@@ -274,9 +274,9 @@ CLAIM = text(
     " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
     "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
     "  AND (d.leased_until IS NULL OR d.leased_until <= now())"
-    "  ORDER BY d.next_attempt_at LIMIT greatest(:cap - busy.n, 0) FOR UPDATE SKIP LOCKED) due"
-    " WHERE e.enabled ORDER BY due.next_attempt_at LIMIT :limit"
-    ") UPDATE webhook_deliveries d SET leased_until = now() + :lease_s * interval '1 second'"
+    "  ORDER BY d.next_attempt_at LIMIT greatest($1::int - busy.n, 0) FOR UPDATE SKIP LOCKED) due"
+    " WHERE e.enabled ORDER BY due.next_attempt_at LIMIT $2::int"
+    ") UPDATE webhook_deliveries d SET leased_until = now() + $3::float8 * interval '1 second'"
     " FROM picked, webhook_endpoints e WHERE d.id = picked.id AND e.id = d.endpoint_id"
     " RETURNING d.id, d.endpoint_id, d.tenant_id, d.event_id, d.body, d.attempt_count, e.url, e.secrets,"
     " coalesce(e.previous_secret_until > now(), false) AS previous_active"
@@ -286,18 +286,18 @@ ADD_ATTEMPT = text(
     " SELECT :id, :at, :status_code, :duration_ms, :error, :excerpt"
     " WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = :id)"
 )
-DELIVERED = text(
+DELIVERED = (
     "WITH attempt AS ("
     " INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error, response_excerpt)"
-    " SELECT id, :at, :status_code, :duration_ms, :error, :excerpt FROM webhook_deliveries WHERE id = :id"
+    " SELECT id, $2::timestamptz, $3::int, $4::int, $5::text, $6::text FROM webhook_deliveries WHERE id = $1::uuid"
     "), done AS ("
     " UPDATE webhook_deliveries SET status = 'delivered', attempt_count = attempt_count + 1,"
-    " next_attempt_at = NULL, leased_until = NULL, updated_at = now() WHERE id = :id AND status = 'pending'"
+    " next_attempt_at = NULL, leased_until = NULL, updated_at = now() WHERE id = $1::uuid AND status = 'pending'"
     " RETURNING endpoint_id"
     ") UPDATE webhook_endpoints SET failing_since = NULL"
     " WHERE id IN (SELECT endpoint_id FROM done) AND failing_since IS NOT NULL"
 )
-"""A delivered attempt in one statement (one round trip): its attempt row, the delivery, the endpoint's health."""
+"""A delivered attempt in one statement (one round trip, no BEGIN/COMMIT): its attempt, the delivery, the endpoint."""
 FAILED_ATTEMPT = text(
     "UPDATE webhook_deliveries SET attempt_count = attempt_count + 1, leased_until = NULL, updated_at = now(),"
     " status = CASE WHEN CAST(:delay_s AS float8) IS NULL THEN 'failed' ELSE 'pending' END,"
@@ -321,18 +321,18 @@ class WebhookDeliveries:
         self._engine = engine
         self._cipher = cipher
 
+    # The worker's three statements per delivery stand alone, so they run on asyncpg directly: no SQLAlchemy
+    # layer and no BEGIN/COMMIT round trips (each commits on its own).
+
     async def record(self, tenant_id: uuid.UUID, event_id: uuid.UUID, event_type: str, body: str) -> int:
         """Deliveries made for one event (0 for a redelivered one, or when no endpoint wants it)."""
-        async with driver.core(self._engine, begin=True) as conn:
-            result = await conn.execute(
-                RECORD, {"tenant_id": tenant_id, "event_id": event_id, "event_type": event_type, "body": body}
-            )
-        return int(result.rowcount or 0)
+        async with driver.connection(self._engine) as db:
+            status = await db.execute(RECORD, tenant_id, event_id, event_type, body)
+        return int(status.rsplit(" ", 1)[-1])
 
     async def claim(self, limit: int, per_endpoint: int, lease_s: float) -> list[ClaimedDelivery]:
-        async with driver.core(self._engine, begin=True) as conn:
-            rows = (await conn.execute(CLAIM, {"cap": per_endpoint, "limit": limit, "lease_s": lease_s})).mappings()
-            claimed = list(rows)
+        async with driver.connection(self._engine) as db:
+            claimed = await db.fetch(CLAIM, per_endpoint, limit, lease_s)
         return [
             ClaimedDelivery(
                 id=row["id"],
@@ -348,8 +348,16 @@ class WebhookDeliveries:
         ]
 
     async def delivered(self, claimed: ClaimedDelivery, attempt: Attempt) -> None:
-        async with driver.core(self._engine, begin=True) as conn:
-            await conn.execute(DELIVERED, _attempt_parameters(claimed, attempt))
+        async with driver.connection(self._engine) as db:
+            await db.execute(
+                DELIVERED,
+                claimed.id,
+                attempt.at,
+                attempt.status_code,
+                attempt.duration_ms,
+                attempt.error,
+                attempt.response_excerpt,
+            )
 
     async def failed(
         self, claimed: ClaimedDelivery, attempt: Attempt, delay_s: float | None, disable_after_s: float

@@ -12,33 +12,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.expression import cast
-from sqlalchemy.types import Text
 
 from shared.clock import Clock
 from shared.domain.errors import TransitionNotAllowed, UnknownGateway
 from shared.domain.events import DomainEvent, EventType
-from shared.domain.reconciliation import Difference, LedgerEntry, ProviderRecord, Resolution, compare
-from shared.domain.status import TransactionStatus
+from shared.domain.reconciliation import Difference, ProviderRecord, Resolution, compare
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount, ProviderRejected
 from shared.gateways.registry import GatewayRegistry
-from shared.persistence import driver, mapping
 from shared.persistence.port import UnitOfWorkPort
-from shared.persistence.tables import (
-    reconciliation_records,
-    reconciliations,
-    transactions,
-)
+from shared.persistence.reconciliations import ReconciliationStore
 from shared.reconciliation.files import GENERIC_FILE, SettlementFile, records_from_bytes
 from shared.reconciliation.sources import ApiReconciliation, Period, ReferencePaths
 
 log = logging.getLogger(__name__)
 BATCH = 1000
-PAID = [s.value for s in TransactionStatus if s.was_paid()]
 Progress = Callable[[dict[str, int]], Awaitable[None] | None]
 
 
@@ -67,22 +56,13 @@ class Counts:
 class _AccountLedger:
     """Our transactions of the account in the period, streamed for per-payment API sources."""
 
-    def __init__(self, engine: AsyncEngine, account: GatewayAccount, period: Period) -> None:
-        self._engine = engine
+    def __init__(self, store: ReconciliationStore, account: GatewayAccount, period: Period) -> None:
+        self._store = store
         self._account = account
         self._period = period
 
-    async def transactions(self) -> AsyncIterator[Transaction]:
-        query = select(transactions).where(
-            transactions.c.tenant_id == self._account.tenant_id,
-            transactions.c.account_id == self._account.id,
-            transactions.c.created_at >= self._period.start,
-            transactions.c.created_at <= self._period.end,
-        )
-        async with driver.core(self._engine) as conn:
-            result = await conn.stream(query.execution_options(yield_per=BATCH))
-            async for row in result.mappings():
-                yield mapping.transaction_from_row(row)
+    def transactions(self) -> AsyncIterator[Transaction]:
+        return self._store.ledger(self._account, self._period.start, self._period.end)
 
 
 class Reconciler:
@@ -93,25 +73,14 @@ class Reconciler:
         registry: GatewayRegistry,
         clock: Clock,
     ) -> None:
-        self._engine = engine
+        self._store = ReconciliationStore(engine)
         self._uow = uow
         self._registry = registry
         self._clock = clock
 
     async def run(self, tenant_id: uuid.UUID, run_id: uuid.UUID, progress: Progress | None = None) -> Counts:
         """Execute a queued run; a run that is not queued (done, or taken by another replica) is left alone."""
-        async with driver.core(self._engine, begin=True) as conn:
-            claimed = await conn.execute(
-                update(reconciliations)
-                .where(
-                    reconciliations.c.id == run_id,
-                    reconciliations.c.tenant_id == tenant_id,
-                    reconciliations.c.status == "queued",
-                )
-                .values(status="running", updated_at=self._clock())
-                .returning(reconciliations)
-            )
-            row = claimed.mappings().first()
+        row = await self._store.claim(tenant_id, run_id, self._clock())
         if row is None:
             return Counts()
         counts = Counts()
@@ -144,7 +113,7 @@ class Reconciler:
         adapter = self._registry.get(account.gateway)
         if not isinstance(adapter, ApiReconciliation):
             raise ReconciliationUnavailable(f"{account.gateway} has no API to reconcile with; upload a file")
-        return adapter.reconciliation_records(account, period, _AccountLedger(self._engine, account, period))
+        return adapter.reconciliation_records(account, period, _AccountLedger(self._store, account, period))
 
     def _settlement_file(self, gateway: str) -> SettlementFile:
         try:
@@ -156,18 +125,19 @@ class Reconciler:
     async def _stage(
         self, run_id: uuid.UUID, source: AsyncIterator[ProviderRecord], counts: Counts, progress: Progress | None
     ) -> None:
-        batch: list[dict[str, Any]] = []
+        batch: list[ProviderRecord] = []
         async for record in source:
-            batch.append(_staged(run_id, record))
+            batch.append(record)
             if len(batch) >= BATCH:
-                await self._insert_staged(batch, counts, progress)
+                await self._insert_staged(run_id, batch, counts, progress)
                 batch = []
         if batch:
-            await self._insert_staged(batch, counts, progress)
+            await self._insert_staged(run_id, batch, counts, progress)
 
-    async def _insert_staged(self, batch: list[dict[str, Any]], counts: Counts, progress: Progress | None) -> None:
-        async with driver.core(self._engine, begin=True) as conn:
-            await conn.execute(insert(reconciliation_records), batch)
+    async def _insert_staged(
+        self, run_id: uuid.UUID, batch: list[ProviderRecord], counts: Counts, progress: Progress | None
+    ) -> None:
+        await self._store.stage(run_id, batch)
         counts.records += len(batch)
         await _report(progress, counts)
 
@@ -175,25 +145,8 @@ class Reconciler:
         """Give every staged record our transaction id, found by the gateway's id or our reference there."""
         adapter = self._registry.get(account.gateway)
         # One path each, a tuple of keys into details (nested when the gateway keeps it in an object); () for none.
-        gateway_path, merchant_path = (
-            adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
-        )
-        staged = reconciliation_records.c
-        async with driver.core(self._engine, begin=True) as conn:
-            for column, path in ((staged.reference, gateway_path), (staged.merchant_reference, merchant_path)):
-                if path:
-                    in_details = transactions.c.details.op("#>>")(cast(literal(list(path), ARRAY(Text)), ARRAY(Text)))
-                    await conn.execute(
-                        update(reconciliation_records)
-                        .where(
-                            staged.run_id == run_id,
-                            staged.transaction_id.is_(None),
-                            transactions.c.tenant_id == account.tenant_id,
-                            transactions.c.account_id == account.id,
-                            in_details == column,
-                        )
-                        .values(transaction_id=transactions.c.id)
-                    )
+        paths = adapter.reference_paths(account) if isinstance(adapter, ReferencePaths) else ((), ())
+        await self._store.resolve(run_id, account, paths)
 
     async def _compare(
         self,
@@ -204,50 +157,18 @@ class Reconciler:
         counts: Counts,
         progress: Progress | None,
     ) -> None:
-        staged = reconciliation_records.c
-        theirs_vs_ours = (
-            select(reconciliation_records, *_ledger_columns())
-            .select_from(
-                reconciliation_records.outerjoin(
-                    transactions,
-                    and_(
-                        transactions.c.id == staged.transaction_id,
-                        transactions.c.tenant_id == account.tenant_id,
-                        transactions.c.account_id == account.id,
-                    ),
-                )
-            )
-            .where(staged.run_id == run_id)
-            .order_by(staged.id)
-        )
-        only_ours = (
-            select(*_ledger_columns())
-            .where(
-                transactions.c.tenant_id == account.tenant_id,
-                transactions.c.account_id == account.id,
-                transactions.c.created_at >= period.start,
-                transactions.c.created_at <= period.end,
-                transactions.c.status.in_(PAID),
-                ~exists().where(staged.run_id == run_id, staged.transaction_id == transactions.c.id),
-            )
-            .order_by(transactions.c.created_at)
-        )
         pending: list[Difference] = []
-        async with driver.core(self._engine) as conn:
-            result = await conn.stream(theirs_vs_ours.execution_options(yield_per=BATCH))
-            async for record in result.mappings():
-                ours = _ledger_entry(record)
-                counts.matched += ours is not None
-                pending += compare(ours, _provider_record(record))
-                if len(pending) >= BATCH:
-                    await self._report_differences(run_id, row, pending, counts, progress)
-                    pending = []
-            result = await conn.stream(only_ours.execution_options(yield_per=BATCH))
-            async for record in result.mappings():
-                pending += compare(_ledger_entry(record), None)
-                if len(pending) >= BATCH:
-                    await self._report_differences(run_id, row, pending, counts, progress)
-                    pending = []
+        async for ours, theirs in self._store.matched(run_id, account):
+            counts.matched += ours is not None
+            pending += compare(ours, theirs)
+            if len(pending) >= BATCH:
+                await self._report_differences(run_id, row, pending, counts, progress)
+                pending = []
+        async for unmatched in self._store.only_ours(run_id, account, period.start, period.end):
+            pending += compare(unmatched, None)
+            if len(pending) >= BATCH:
+                await self._report_differences(run_id, row, pending, counts, progress)
+                pending = []
         await self._report_differences(run_id, row, pending, counts, progress)
 
     async def _report_differences(
@@ -287,23 +208,10 @@ class Reconciler:
         return True
 
     async def _save_counts(self, run_id: uuid.UUID, counts: Counts) -> None:
-        async with driver.core(self._engine, begin=True) as conn:
-            await conn.execute(
-                update(reconciliations)
-                .where(reconciliations.c.id == run_id)
-                .values(counts=counts.as_dict(), updated_at=self._clock())
-            )
+        await self._store.save_counts(run_id, counts.as_dict(), self._clock())
 
     async def _finish(self, run_id: uuid.UUID, status: str, counts: Counts, error: str | None) -> None:
-        now = self._clock()
-        async with driver.core(self._engine, begin=True) as conn:
-            await conn.execute(
-                update(reconciliations)
-                .where(reconciliations.c.id == run_id)
-                .values(status=status, counts=counts.as_dict(), error=error, updated_at=now, completed_at=now)
-            )
-            # The staged copy of the processor's records has served its purpose.
-            await conn.execute(reconciliation_records.delete().where(reconciliation_records.c.run_id == run_id))
+        await self._store.finish(run_id, status, counts.as_dict(), error, self._clock())
 
 
 def listed_only(difference: Difference) -> Difference:
@@ -327,53 +235,6 @@ def mismatch_event(run_id: uuid.UUID, row: Any, difference: Difference) -> Domai
             "ours": difference.ours,
             "theirs": difference.theirs,
         },
-    )
-
-
-def _staged(run_id: uuid.UUID, record: ProviderRecord) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "transaction_id": record.transaction_id,
-        "reference": record.reference,
-        "merchant_reference": record.merchant_reference,
-        "amount": record.amount,
-        "refunded_amount": record.refunded_amount,
-        "currency": record.currency,
-        "status": None if record.status is None else record.status.value,
-    }
-
-
-def _ledger_columns() -> list[Any]:
-    return [
-        transactions.c.id.label("our_id"),
-        transactions.c.status.label("our_status"),
-        transactions.c.amount.label("our_amount"),
-        transactions.c.refunded_amount.label("our_refunded"),
-        transactions.c.currency.label("our_currency"),
-    ]
-
-
-def _ledger_entry(row: Any) -> LedgerEntry | None:
-    if row["our_id"] is None:
-        return None
-    return LedgerEntry(
-        transaction_id=row["our_id"],
-        status=TransactionStatus(row["our_status"]),
-        amount=row["our_amount"],
-        refunded_amount=row["our_refunded"],
-        currency=row["our_currency"],
-    )
-
-
-def _provider_record(row: Any) -> ProviderRecord:
-    return ProviderRecord(
-        reference=row["reference"],
-        transaction_id=row["transaction_id"] if row["our_id"] is not None else None,
-        amount=row["amount"],
-        refunded_amount=row["refunded_amount"],
-        currency=row["currency"],
-        status=None if row["status"] is None else TransactionStatus(row["status"]),
-        merchant_reference=row["merchant_reference"],
     )
 
 

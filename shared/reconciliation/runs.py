@@ -6,14 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.domain.transaction import rfc3339
 from shared.gateways.base import GatewayAccount
-from shared.persistence import driver
-from shared.persistence.tables import reconciliation_differences, reconciliations
+from shared.persistence.reconciliations import ReconciliationStore
 
 
 async def queue_run(
@@ -32,57 +29,31 @@ async def queue_run(
     `apply_fixes=False`: the run lists what it finds for a person and changes no transaction.
     """
     run_id = uuid.uuid4()
-    statement = (
-        insert(reconciliations)
-        .values(
-            id=run_id,
-            tenant_id=account.tenant_id,
-            account_id=account.id,
-            gateway=account.gateway,
-            source="file" if file_body is not None else "api",
-            period_from=start,
-            period_to=end,
-            status="queued",
-            file_name=file_name,
-            file_body=file_body,
-            nightly=1 if nightly else 0,
-            apply_fixes=apply_fixes,
-        )
-        .on_conflict_do_nothing()
-        .returning(reconciliations.c.id)
+    queued = await ReconciliationStore(engine).queue(
+        {
+            "id": run_id,
+            "tenant_id": account.tenant_id,
+            "account_id": account.id,
+            "gateway": account.gateway,
+            "source": "file" if file_body is not None else "api",
+            "period_from": start,
+            "period_to": end,
+            "status": "queued",
+            "file_name": file_name,
+            "file_body": file_body,
+            "nightly": 1 if nightly else 0,
+            "apply_fixes": apply_fixes,
+        }
     )
-    async with driver.core(engine, begin=True) as conn:
-        inserted = (await conn.execute(statement)).first()
-    return None if inserted is None else run_id
+    return run_id if queued else None
 
 
 async def run_view(engine: AsyncEngine, tenant_id: uuid.UUID, run_id: uuid.UUID) -> dict[str, Any] | None:
     """A run as the API shows it: progress, counts and every difference."""
-    async with driver.core(engine) as conn:
-        row = (
-            (
-                await conn.execute(
-                    select(reconciliations).where(
-                        reconciliations.c.id == run_id, reconciliations.c.tenant_id == tenant_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return None
-        differences = (
-            (
-                await conn.execute(
-                    select(reconciliation_differences)
-                    .where(reconciliation_differences.c.run_id == run_id)
-                    .order_by(reconciliation_differences.c.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+    found = await ReconciliationStore(engine).find(tenant_id, run_id)
+    if found is None:
+        return None
+    row, differences = found
     return {
         "id": str(row["id"]),
         "account_id": str(row["account_id"]),

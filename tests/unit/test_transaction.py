@@ -176,3 +176,13 @@ def test_a_capture_outside_the_authorised_amount_is_refused(captured: int) -> No
     with pytest.raises(InvalidAmount):
         tx.complete(NOW, captured=captured)
     assert tx.status is TransactionStatus.PENDING and tx.amount == 10_000
+
+
+def test_what_the_ingress_asks_before_sending_a_command() -> None:
+    pending, completed = new(), paid(10_000)
+    assert pending.may_be_deleted() and not pending.may_be_refunded()
+    assert not completed.may_be_deleted() and completed.may_be_refunded()
+    assert completed.refundable(in_flight=2_500) == 7_500
+    assert completed.refundable(in_flight=10_001) == -1
+    pending.delete(NOW)
+    assert not pending.may_be_deleted() and not pending.can_move_to(TransactionStatus.COMPLETED)

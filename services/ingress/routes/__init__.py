@@ -17,5 +17,4 @@ def routers(registry: GatewayRegistry) -> list[APIRouter]:
         router = getattr(module, "router", None)
         if isinstance(router, APIRouter):
             found.append(router)
-    found += [manifest.webhooks() for manifest in registry.manifests() if manifest.webhooks is not None]
-    return found
+    return found + registry.webhooks()

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from services.ingress.context import Ingress, ingress
+from shared.persistence import driver
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -28,8 +28,7 @@ async def ready(ctx: Annotated[Ingress, Depends(ingress)]) -> JSONResponse:
 
 async def _database_ok(ctx: Ingress) -> bool:
     try:
-        async with asyncio.timeout(2.0), ctx.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-    except Exception:  # any failure means "not ready"
+        async with asyncio.timeout(2.0):
+            return await driver.answers(ctx.engine)
+    except TimeoutError:
         return False

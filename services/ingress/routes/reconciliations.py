@@ -14,8 +14,7 @@ from services.ingress.auth import require
 from services.ingress.context import Ingress, ingress
 from services.ingress.problems import Problem
 from shared.messages import RunReconciliationMessage
-from shared.persistence import driver
-from shared.persistence.repositories import AccountRepository
+from shared.persistence.repositories import AccountDirectory
 from shared.reconciliation.runs import queue_run, run_view
 from shared.reconciliation.sources import ApiReconciliation
 from shared.security.apikeys import Permission, Principal
@@ -50,8 +49,7 @@ async def start_run(request: Request, ctx: Ctx, who: Reconciler) -> JSONResponse
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise Problem(422, "invalid_request", f"{where}: {first['msg']}") from None
-    async with driver.connection(ctx.engine) as db:
-        account = await AccountRepository(db, who.tenant_id, ctx.cipher).get(body.account_id)
+    account = await AccountDirectory(ctx.engine, ctx.cipher).get(who.tenant_id, body.account_id)
     if account is None:
         raise Problem(404, "account_not_found", f"no gateway account {body.account_id}")
     if file_body is None and not isinstance(ctx.registry.get(account.gateway), ApiReconciliation):
@@ -69,7 +67,7 @@ async def start_run(request: Request, ctx: Ctx, who: Reconciler) -> JSONResponse
     message = RunReconciliationMessage(
         command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, reconciliation_id=run_id
     )
-    await ctx.send("reconciliation.run", message, command_id)
+    await ctx.send(message, command_id)
     return JSONResponse({"id": str(run_id), "status": "queued"}, status_code=202)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress import cursors
 from services.ingress.auth import require
@@ -17,10 +19,10 @@ from services.ingress.problems import Problem
 from services.ingress.schemas import CancelBody, CompleteBody, CreateTransactionBody, RefundBody, SearchBody
 from shared.clock import utc_now
 from shared.domain.details import admit_receipt, parse_details
-from shared.domain.errors import DomainError
+from shared.domain.errors import DomainError, InvalidAmount, RefundExceedsRemainder
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
-from shared.domain.transaction import rfc3339
+from shared.domain.transaction import Transaction
 from shared.gateways.base import HoldsPayments
 from shared.messages import (
     CancelTransactionMessage,
@@ -56,15 +58,33 @@ def _in_range(moment: datetime | None) -> datetime | None:
 Moment = Annotated[datetime | None, AfterValidator(_in_range)]
 
 
+T = TypeVar("T")
+
+
 def reads(ctx: Ingress, who: Principal) -> TenantReads:
+    """On the primary: what a command checks, or a read that must see the caller's own writes."""
     return TenantReads(ctx.engine, who.tenant_id)
 
 
-async def _visible(ctx: Ingress, who: Principal, transaction_id: uuid.UUID) -> dict[str, Any]:
-    tx = await reads(ctx, who).get(transaction_id)
-    if tx is None:
+async def replica_read(ctx: Ingress, who: Principal, query: Callable[[TenantReads], Awaitable[T]]) -> T:
+    """The GET queries: on the read replica when one is configured (it may be a little behind the primary)."""
+
+    def on(engine: AsyncEngine) -> Awaitable[T]:
+        return query(TenantReads(engine, who.tenant_id))
+
+    return await ctx.read(on)
+
+
+def _found(found: T | None, transaction_id: uuid.UUID) -> T:
+    """What was read for a visible transaction, or 404 when the tenant has no such transaction."""
+    if found is None:
         raise Problem(404, "transaction_not_found", f"no transaction {transaction_id}")
-    return tx
+    return found
+
+
+async def _visible(ctx: Ingress, who: Principal, transaction_id: uuid.UUID) -> Transaction:
+    """The aggregate as recorded, on the primary: the ingress asks it what may happen next, and never writes it."""
+    return _found(await reads(ctx, who).transaction(transaction_id), transaction_id)
 
 
 @router.post("", status_code=202)
@@ -90,23 +110,18 @@ async def create_transaction(
     except DomainError as exc:
         raise Problem(422, exc.code, str(exc)) from None
     transaction_id = uuid.uuid4()
-    now = utc_now()
-    view = {
-        "id": str(transaction_id),
-        "tenant_id": str(who.tenant_id),
-        "account_id": str(account.id),
-        "gateway": body.gateway,
-        "status": TransactionStatus.PENDING.value,
-        "amount": money.minor,
-        "refunded_amount": 0,
-        "currency": money.currency.code,
-        "reporting": None,  # converted by the processor when it records the transaction
-        "details": details,
-        "metadata": body.metadata or {},
-        "payment_url": adapter.payment_link(account, transaction_id, money, details),
-        "created_at": rfc3339(now),
-        "updated_at": rfc3339(now),
-    }
+    # The transaction as the processor will open it, so the answer is the domain's own view of it.
+    view = Transaction.pending(
+        id=transaction_id,
+        tenant_id=who.tenant_id,
+        account_id=account.id,
+        gateway=body.gateway,
+        money=money,
+        details=details,
+        metadata=body.metadata or {},
+        at=utc_now(),
+        payment_url=adapter.payment_link(account, transaction_id, money, details),
+    ).view()
     fingerprint = request_hash(body.model_dump(mode="json"))
     answer = StoredAnswer(fingerprint, 202, view)
     if idempotency_key:
@@ -128,7 +143,7 @@ async def create_transaction(
         requested_at=datetime.fromisoformat(answer.body["created_at"].replace("Z", "+00:00")),
     )
     if not wait:
-        await ctx.send("transaction.create", message, message.command_id)
+        await ctx.send(message, message.command_id)
         return JSONResponse(answer.body, status_code=answer.status)
     needs_link = adapter.starts_with_provider_call
     future = ctx.waiters.expect(
@@ -136,7 +151,7 @@ async def create_transaction(
         lambda data: not needs_link or bool(data.get("payment_url")) or data["status"] != "pending",
     )
     try:
-        await ctx.send("transaction.create", message, message.command_id)
+        await ctx.send(message, message.command_id)
     except Problem:
         ctx.waiters.forget(transaction_id, future)
         raise
@@ -160,7 +175,7 @@ async def count_transactions(
     created_to: Moment = None,
 ) -> dict[str, int]:
     filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
-    return {"count": await reads(ctx, who).count(filters)}
+    return {"count": await replica_read(ctx, who, lambda r: r.count(filters))}
 
 
 @router.get("")
@@ -182,8 +197,8 @@ async def list_transactions(
 ) -> dict[str, Any]:
     filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
     if cursor is not None:
-        return await _cursor_page(reads(ctx, who), filters, sort, cursor, page_size)
-    items, total = await reads(ctx, who).page(filters, sort, page, page_size)
+        return await replica_read(ctx, who, lambda r: _cursor_page(r, filters, sort, cursor, page_size))
+    items, total = await replica_read(ctx, who, lambda r: r.page(filters, sort, page, page_size))
     return {"items": items, "page": page, "page_size": page_size, "total": total}
 
 
@@ -207,7 +222,7 @@ async def search_transactions(
 ) -> dict[str, Any]:
     conditions = [DetailCondition(tuple(str(p) for p in f.path), f.op, f.value) for f in body.filters]
     try:
-        items = await reads(ctx, who).search(body.gateway, conditions, body.limit)
+        items = await replica_read(ctx, who, lambda r: r.search(body.gateway, conditions, body.limit))
     except InvalidQuery as exc:
         raise Problem(422, "invalid_filter", str(exc)) from None
     return {"items": items}
@@ -217,7 +232,7 @@ async def search_transactions(
 async def get_transaction(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
 ) -> dict[str, Any]:
-    return await _visible(ctx, who, transaction_id)
+    return _found(await replica_read(ctx, who, lambda r: r.transaction(transaction_id)), transaction_id).view()
 
 
 def _accepted(transaction_id: uuid.UUID, command: str, command_id: str) -> JSONResponse:
@@ -240,23 +255,22 @@ async def complete_transaction(
     body: CompleteBody | None = None,
 ) -> JSONResponse:
     tx = await _visible(ctx, who, transaction_id)
-    adapter = ctx.registry.get(tx["gateway"])
+    adapter = ctx.registry.get(tx.gateway)
     # A payment the provider holds for our decision (two-stage capture) is captured by `complete`.
-    status = TransactionStatus(tx["status"])
-    held = isinstance(adapter, HoldsPayments) and adapter.awaits_decision(status, tx["details"])
+    held = isinstance(adapter, HoldsPayments) and adapter.awaits_decision(tx.status, tx.details)
     if not adapter.manual_completion and not held:
-        raise Problem(409, "not_manual", f"{tx['gateway']} payments are completed by the gateway itself")
-    if status is not TransactionStatus.PENDING:
-        raise Problem(409, "transition_not_allowed", f"a {tx['status']} transaction cannot be completed")
+        raise Problem(409, "not_manual", f"{tx.gateway} payments are completed by the gateway itself")
+    if not tx.can_move_to(TransactionStatus.COMPLETED):
+        raise Problem(409, "transition_not_allowed", f"a {tx.status.value} transaction cannot be completed")
     amount = body.amount if body else None
-    if amount is not None and (amount > tx["amount"] or (not held and amount != tx["amount"])):
-        limit = f"at most {tx['amount']}" if held else f"only the whole amount {tx['amount']}"
+    if amount is not None and (amount > tx.amount or (not held and amount != tx.amount)):
+        limit = f"at most {tx.amount}" if held else f"only the whole amount {tx.amount}"
         raise Problem(422, "invalid_amount", f"this payment can be completed for {limit}, not {amount}")
     command_id = f"complete:{transaction_id}"
     message = CompleteTransactionMessage(
         command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id, amount=amount
     )
-    await ctx.send("transaction.complete", message, command_id)
+    await ctx.send(message, command_id)
     return _accepted(transaction_id, "complete", command_id)
 
 
@@ -268,8 +282,8 @@ async def cancel_transaction(
     body: CancelBody | None = None,
 ) -> JSONResponse:
     tx = await _visible(ctx, who, transaction_id)
-    if tx["status"] != TransactionStatus.PENDING.value:
-        raise Problem(409, "transition_not_allowed", f"a {tx['status']} transaction cannot be canceled")
+    if not tx.can_move_to(TransactionStatus.CANCELED):
+        raise Problem(409, "transition_not_allowed", f"a {tx.status.value} transaction cannot be canceled")
     command_id = f"cancel:{transaction_id}"
     message = CancelTransactionMessage(
         command_id=command_id,
@@ -278,7 +292,7 @@ async def cancel_transaction(
         transaction_id=transaction_id,
         reason=body.reason if body else None,
     )
-    await ctx.send("transaction.cancel", message, command_id)
+    await ctx.send(message, command_id)
     return _accepted(transaction_id, "cancel", command_id)
 
 
@@ -287,13 +301,13 @@ async def delete_transaction(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.CANCEL))]
 ) -> JSONResponse:
     tx = await _visible(ctx, who, transaction_id)
-    if TransactionStatus(tx["status"]).was_paid():
-        raise Problem(409, "transaction_was_paid", f"a {tx['status']} transaction was paid and cannot be deleted")
+    if not tx.may_be_deleted():
+        raise Problem(409, "transaction_was_paid", f"a {tx.status.value} transaction was paid and cannot be deleted")
     command_id = f"delete:{transaction_id}"
     message = DeleteTransactionMessage(
         command_id=command_id, tenant_id=who.tenant_id, actor=who.actor, transaction_id=transaction_id
     )
-    await ctx.send("transaction.delete", message, command_id)
+    await ctx.send(message, command_id)
     return _accepted(transaction_id, "delete", command_id)
 
 
@@ -307,34 +321,26 @@ async def request_refund(
 ) -> JSONResponse:
     body = body or RefundBody()
     tx = await _visible(ctx, who, transaction_id)
-    status = TransactionStatus(tx["status"])
-    if not status.is_refundable():
-        raise Problem(409, "transition_not_allowed", f"a {status.value} transaction cannot be refunded")
-    capabilities = ctx.registry.manifest(tx["gateway"]).capabilities
-    available = tx["amount"] - tx["refunded_amount"] - await reads(ctx, who).in_flight_refunds(transaction_id)
+    if not tx.may_be_refunded():
+        raise Problem(409, "transition_not_allowed", f"a {tx.status.value} transaction cannot be refunded")
+    in_flight = await reads(ctx, who).in_flight_refunds(transaction_id)
+    available = tx.refundable(in_flight)
     amount = body.amount if body.amount is not None else available
-    why_not = capabilities.refund_refusal(amount, tx["amount"], tx["refunded_amount"])
+    why_not = ctx.registry.manifest(tx.gateway).capabilities.refund_refusal(amount, tx.amount, tx.refunded_amount)
     if why_not:
         raise Problem(422, "refund_not_supported", why_not)
-    if amount <= 0 or amount > available:
+    try:
+        # Asked of the aggregate as recorded; the refunds worker asks it again under the row lock.
+        view = tx.request_refund(
+            refund_id=uuid.uuid4(), amount=amount, reason=body.reason, in_flight=in_flight, at=utc_now()
+        ).view()
+    except (RefundExceedsRemainder, InvalidAmount):
         raise Problem(
             422,
             "refund_exceeds_remainder",
             f"a refund of {amount} exceeds the refundable remainder {max(available, 0)}",
             remainder=max(available, 0),
-        )
-    refund_id = uuid.uuid4()
-    now = rfc3339(utc_now())
-    view = {
-        "id": str(refund_id),
-        "transaction_id": str(transaction_id),
-        "amount": amount,
-        "status": "requested",
-        "reason": body.reason,
-        "error": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+        ) from None
     fingerprint = request_hash(body.model_dump(mode="json"))
     answer = StoredAnswer(fingerprint, 202, view)
     if idempotency_key:
@@ -352,7 +358,7 @@ async def request_refund(
         reason=stored["reason"],
         requested_at=datetime.fromisoformat(stored["created_at"].replace("Z", "+00:00")),
     )
-    await ctx.send("refund.request", message, message.command_id)
+    await ctx.send(message, message.command_id)
     return JSONResponse(stored, status_code=answer.status)
 
 
@@ -360,13 +366,17 @@ async def request_refund(
 async def list_refunds(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
 ) -> dict[str, Any]:
-    await _visible(ctx, who, transaction_id)
-    return {"items": await reads(ctx, who).refunds_of(transaction_id)}
+    async def listed(r: TenantReads) -> list[dict[str, Any]] | None:
+        return None if await r.get(transaction_id) is None else await r.refunds_of(transaction_id)
+
+    return {"items": _found(await replica_read(ctx, who, listed), transaction_id)}
 
 
 @router.get("/{transaction_id}/audit")
 async def audit_trail(
     transaction_id: uuid.UUID, ctx: Ctx, who: Annotated[Principal, Depends(require(Permission.VIEW))]
 ) -> dict[str, Any]:
-    await _visible(ctx, who, transaction_id)
-    return {"items": await reads(ctx, who).audit_of(transaction_id)}
+    async def trail(r: TenantReads) -> list[dict[str, Any]] | None:
+        return None if await r.get(transaction_id) is None else await r.audit_of(transaction_id)
+
+    return {"items": _found(await replica_read(ctx, who, trail), transaction_id)}

@@ -11,6 +11,7 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class ClickDetails(GatewayDetails):
     gateway: ClassVar[str] = "click"
+    references: ClassVar[tuple[str, ...]] = ("click_trans_id", "merchant_trans_id")
     creator_fields: ClassVar[frozenset[str] | None] = frozenset({"merchant_trans_id", "return_url", "receipt"})
     receipt_title_limit: ClassVar[int | None] = 63
     service_id: int | None = None

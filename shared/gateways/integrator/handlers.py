@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.broker.consumer import dispatch_table
 from shared.clock import Clock
 from shared.domain.errors import NotFound
-from shared.gateways.integrator.messages import STATUS_ROUTE, IntegratorStatusMessage
+from shared.gateways.integrator.messages import IntegratorStatusMessage
 from shared.gateways.processing import GatewayWiring, ProcessorDeps
 from shared.persistence.port import UnitOfWorkPort
 
@@ -16,7 +17,7 @@ CONSUMER = "processor"
 
 def wire(deps: ProcessorDeps) -> GatewayWiring:
     statuses = IntegratorStatuses(deps.uow, deps.clock)
-    return GatewayWiring(gateway=GATEWAY, commands={STATUS_ROUTE: (IntegratorStatusMessage, statuses.record)})
+    return GatewayWiring(gateway=GATEWAY, commands=dispatch_table((IntegratorStatusMessage, statuses.record)))
 
 
 class IntegratorStatuses:

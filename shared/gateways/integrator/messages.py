@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.messages import CommandMessage
 from shared.storable import DETAILS_MAX_BYTES, capped, refuse_nul
-
-STATUS_ROUTE = "gateway.integrator.status"
 
 
 class IntegratorCallback(BaseModel):
@@ -34,6 +32,8 @@ class IntegratorCallback(BaseModel):
 
 
 class IntegratorStatusMessage(CommandMessage):
+    routing_key: ClassVar[str] = "gateway.integrator.status"
+
     account_id: uuid.UUID
     transaction_id: uuid.UUID
     status: Literal["completed", "failed", "canceled"]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from shared.gateways.integrator.messages import STATUS_ROUTE, IntegratorCallback, IntegratorStatusMessage
+from shared.gateways.integrator.messages import IntegratorCallback, IntegratorStatusMessage
 from shared.gateways.integrator.signature import LEGACY, SIGNATURE_HEADER, signature_valid
 from shared.gateways.webhooks import Host, signed_call, unauthenticated
 from shared.persistence.queries import TenantReads
@@ -49,5 +49,5 @@ async def integrator_status(account_id: str, request: Request, host: Host) -> JS
         error_note=callback.error_note,
         data=callback.data,
     )
-    await host.send(STATUS_ROUTE, message, command_id)
+    await host.send(message, command_id)
     return JSONResponse({"received": True, "transaction_id": str(callback.transaction_id)}, status_code=200)

@@ -11,6 +11,7 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class OctoDetails(GatewayDetails):
     gateway: ClassVar[str] = "octo"
+    references: ClassVar[tuple[str, ...]] = ("octo_payment_uuid",)
     creator_fields: ClassVar[frozenset[str] | None] = frozenset(
         {"description", "return_url", "user_data", "basket", "language", "payment_methods", "ttl"}
     )

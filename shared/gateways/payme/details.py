@@ -11,6 +11,7 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class PaymeDetails(GatewayDetails):
     gateway: ClassVar[str] = "payme"
+    references: ClassVar[tuple[str, ...]] = ("payme_id",)
     creator_fields: ClassVar[frozenset[str] | None] = frozenset({"account", "return_url", "language", "receipt"})
     receipt_title_limit: ClassVar[int | None] = 255
     merchant_id: str | None = None

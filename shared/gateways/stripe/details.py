@@ -11,6 +11,7 @@ from shared.domain.details import GatewayDetails
 @dataclass(frozen=True)
 class StripeDetails(GatewayDetails):
     gateway: ClassVar[str] = "stripe"
+    references: ClassVar[tuple[str, ...]] = ("session_id", "payment_intent_id", "subscription_id")
     creator_fields: ClassVar[frozenset[str] | None] = frozenset(
         {
             "mode",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from shared.messages import CommandMessage
 
-EVENT_ROUTE = "gateway.stripe.event"
-
 
 class StripeEventMessage(CommandMessage):
+    routing_key: ClassVar[str] = "gateway.stripe.event"
+
     account_id: uuid.UUID
     event: dict[str, Any]
     """The event exactly as Stripe signed it (verified by the ingress before publishing)."""

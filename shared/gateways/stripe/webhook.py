@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from shared.gateways.stripe.adapter import WEBHOOK_TOLERANCE_S
 from shared.gateways.stripe.facts import InvalidStripeObject, StripeEvent
-from shared.gateways.stripe.messages import EVENT_ROUTE, StripeEventMessage, event_command_id
+from shared.gateways.stripe.messages import StripeEventMessage, event_command_id
 from shared.gateways.webhooks import Host, signed_call, unauthenticated
 from shared.problem import Problem
 
@@ -45,6 +45,6 @@ async def stripe_event(account_id: str, request: Request, host: Host) -> JSONRes
         account_id=account.id,
         event=payload,
     )
-    await host.send(EVENT_ROUTE, message, command_id)  # 503 unless the broker confirmed it
+    await host.send(message, command_id)  # 503 unless the broker confirmed it
     log.info("stripe event accepted", extra={"event_id": event.id, "type": event.type})
     return JSONResponse({"received": True, "id": event.id}, status_code=200)

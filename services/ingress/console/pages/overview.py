@@ -1,0 +1,66 @@
+"""The overview: today and the last 30 days per currency and status, payments per day, what needs attention."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.ingress.console import chart
+from services.ingress.console.pages.transactions import console_reads
+from services.ingress.console.session import Viewer
+from services.ingress.console.web import render
+from shared.cli.dlq import list_parked
+from shared.clock import utc_now
+
+router = APIRouter()
+log = logging.getLogger(__name__)
+DAYS = 30
+PARKED_LOOKUP_S = 2.0
+
+
+def by_currency(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["currency"], []).append(row)
+    return grouped
+
+
+async def parked_count(amqp_url: str, tenant_id: str) -> int | None:
+    """This tenant's parked messages, or None when the broker does not answer in time."""
+    try:
+        return len(await asyncio.wait_for(list_parked(amqp_url, 1000, tenant_id), PARKED_LOOKUP_S))
+    except Exception:  # the overview still shows everything else; the parked page says why
+        log.warning("console: parked messages could not be counted", exc_info=True)
+        return None
+
+
+@router.get("")
+async def overview(request: Request, who: Viewer) -> Response:
+    zone = ZoneInfo(who.operator.timezone)
+    today = datetime.combine(utc_now().astimezone(zone).date(), time.min, tzinfo=zone)
+    first = today - timedelta(days=DAYS - 1)
+    reads = console_reads(who)
+    parked_task = None
+    if who.operator.may("billing.gateways.manage"):
+        parked_task = asyncio.create_task(parked_count(who.ctx.settings.amqp_url, str(who.operator.tenant_id)))
+    today_rows = await reads.totals_since(today)
+    month_rows = await reads.totals_since(first)
+    daily = await reads.payments_per_day(first, who.operator.timezone)
+    attention = await reads.attention()
+    parked = await parked_task if parked_task else None
+    return render(
+        request,
+        "overview.html",
+        who=who,
+        today=by_currency(today_rows),
+        month=by_currency(month_rows),
+        chart=chart.per_day(daily, first.date(), DAYS),
+        attention=attention,
+        parked=parked,
+    )

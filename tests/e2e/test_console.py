@@ -1,0 +1,199 @@
+"""The operator console over real HTTP against the running services: sign-in, pages, actions, security."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.security.apikeys import Permission
+from shared.security.cipher import Cipher
+from tests.support.console import OperatorLogin, csrf_of, make_operator, sign_in
+from tests.support.system import System
+from tests.support.world import TenantWorld, make_tenant
+
+PAGES = [
+    "/console",
+    "/console/transactions",
+    "/console/refunds",
+    "/console/reconciliations",
+    "/console/accounts",
+    "/console/api-keys",
+    "/console/parked",
+]
+
+
+@pytest.fixture
+async def operator(engine: AsyncEngine, tenant: TenantWorld) -> OperatorLogin:
+    return await make_operator(engine, tenant.tenant_id)
+
+
+@pytest.fixture
+async def console(system: System, operator: OperatorLogin) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as http:
+        answer = await sign_in(http, operator)
+        assert answer.status_code == 303 and answer.headers["location"] == "/console"
+        yield http
+
+
+async def pay(client: httpx.AsyncClient, tenant: TenantWorld, **extra: Any) -> dict[str, Any]:
+    body = {"gateway": "cash", "amount": 300_000, "currency": "UZS", **extra}
+    created = await client.post("/v1/transactions?wait=true", json=body, headers=tenant.auth)
+    assert created.status_code in (201, 202), created.text
+    tx: dict[str, Any] = created.json()
+    return tx
+
+
+async def settled(client: httpx.AsyncClient, tenant: TenantWorld, tx_id: str, status: str) -> dict[str, Any]:
+    for _ in range(100):
+        seen = (await client.get(f"/v1/transactions/{tx_id}", headers=tenant.auth)).json()
+        if seen["status"] == status:
+            return dict(seen)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{tx_id} never became {status}: {seen}")
+
+
+async def test_the_sign_in_form_and_a_bad_password_set_no_session(system: System, operator: OperatorLogin) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url) as http:
+        form = await http.get("/console/login")
+        assert form.status_code == 200
+        assert 'name="email"' in form.text and 'name="password"' in form.text
+        assert len(re.findall(r'type="submit"', form.text)) == 1
+        bad = await http.post("/console/login", data={"email": operator.email, "password": "wrong password!!"})
+        assert 'name="password"' in bad.text and 'role="alert"' in bad.text
+        assert "billing_console" not in bad.headers.get("set-cookie", "")
+        assert (await http.get("/console")).status_code == 303
+
+
+async def test_every_page_is_behind_sign_in_and_renders_with_its_headers(
+    system: System, console: httpx.AsyncClient
+) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url) as anonymous:
+        for path in PAGES:
+            away = await anonymous.get(path)
+            assert away.status_code == 303 and away.headers["location"].startswith("/console/login")
+    for path in PAGES:
+        page = await console.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert '<html lang="en">' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "<script>" not in page.text  # no inline script anywhere
+
+
+async def test_the_session_cookie_is_http_only_and_same_site(system: System, operator: OperatorLogin) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url) as http:
+        cookie = (await sign_in(http, operator)).headers["set-cookie"].lower()
+        assert "billing_console=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+        assert "secure" not in cookie  # plain http here; https requests get Secure
+
+
+async def test_a_payment_appears_is_found_by_id_and_refunded_in_part_through_the_confirmation(
+    client: httpx.AsyncClient, console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    tx = await pay(client, tenant, metadata={"note": "<script>alert(1)</script>"})
+    complete = await client.post(f"/v1/transactions/{tx['id']}/complete", json={}, headers=tenant.auth)
+    assert complete.status_code == 202
+    await settled(client, tenant, tx["id"], "completed")
+    listed = await console.get("/console/transactions")
+    assert tx["id"] in listed.text
+    found = await console.get("/console/transactions", params={"q": tx["id"]})
+    assert tx["id"] in found.text and "1 transactions" in found.text
+    page = await console.get(f"/console/transactions/{tx['id']}")
+    assert "3,000.00 UZS" in page.text
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    token = csrf_of(page.text)
+    refused = await console.post(f"/console/transactions/{tx['id']}/refund", data={"amount": "1500.00"})
+    assert refused.status_code == 403
+    confirm = await console.post(
+        f"/console/transactions/{tx['id']}/refund", data={"amount": "1500.00", "csrf_token": token}
+    )
+    assert confirm.status_code == 200 and "1,500.00 UZS" in confirm.text and 'name="confirm"' in confirm.text
+    assert (await client.get(f"/v1/transactions/{tx['id']}/refunds", headers=tenant.auth)).json()["items"] == []
+    refund_id = re.search(r'name="refund_id" value="([^"]+)"', confirm.text)
+    assert refund_id
+    done = await console.post(
+        f"/console/transactions/{tx['id']}/refund",
+        data={"amount": "1500.00", "csrf_token": token, "confirm": "yes", "refund_id": refund_id.group(1)},
+    )
+    assert done.status_code == 303
+    after = await settled(client, tenant, tx["id"], "partially_refunded")
+    assert after["refunded_amount"] == 150_000
+    audit = (await client.get(f"/v1/transactions/{tx['id']}/audit", headers=tenant.auth)).json()["items"]
+    assert any(entry["actor"].startswith("operator:") for entry in audit)
+    shown = await console.get(f"/console/transactions/{tx['id']}")
+    assert 'data-status="partially_refunded"' in shown.text and "1,500.00 UZS" in shown.text
+
+
+async def test_another_tenants_transaction_is_not_found(
+    engine: AsyncEngine, cipher: Cipher, client: httpx.AsyncClient, console: httpx.AsyncClient
+) -> None:
+    other = await make_tenant(engine, cipher)
+    theirs = await pay(client, other)
+    assert (await console.get(f"/console/transactions/{theirs['id']}")).status_code == 404
+    searched = await console.get("/console/transactions", params={"q": theirs["id"]})
+    assert f"/console/transactions/{theirs['id']}" not in searched.text and "0 transactions" in searched.text
+    assert (await console.get(f"/console/transactions/{uuid.uuid4()}")).status_code == 404
+    assert (await console.get("/console/transactions/not-a-uuid")).status_code == 404
+
+
+async def test_language_follows_lang_then_the_cookie_then_accept_language(
+    system: System, operator: OperatorLogin
+) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url) as http:
+        assert '<html lang="ru">' in (await http.get("/console/login", headers={"Accept-Language": "ru"})).text
+        uz = await http.get("/console/login?lang=uz")
+        assert '<html lang="uz">' in uz.text and "Kirish" in uz.text
+        assert '<html lang="uz">' in (await http.get("/console/login")).text  # remembered
+        ru = await http.get("/console/login?lang=ru")
+        assert "Войти" in ru.text
+
+
+async def test_five_failures_lock_the_email_even_for_the_right_password(
+    system: System, operator: OperatorLogin
+) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url) as http:
+        for _ in range(5):
+            await http.post("/console/login", data={"email": operator.email, "password": "not the password"})
+        locked = await sign_in(http, operator)
+        assert locked.status_code == 200 and "15" in locked.text
+        assert "billing_console" not in locked.headers.get("set-cookie", "")
+
+
+async def test_disabling_an_operator_ends_their_session_at_once(
+    engine: AsyncEngine, console: httpx.AsyncClient, operator: OperatorLogin
+) -> None:
+    from shared.persistence.operators import Operators
+
+    assert (await console.get("/console/transactions")).status_code == 200
+    await Operators(engine).disable(operator.id)
+    assert (await console.get("/console/transactions")).status_code == 303
+
+
+async def test_permissions_are_checked_on_the_server(
+    system: System, engine: AsyncEngine, tenant: TenantWorld, client: httpx.AsyncClient
+) -> None:
+    viewer = await make_operator(engine, tenant.tenant_id, [Permission.VIEW])
+    tx = await pay(client, tenant)
+    async with httpx.AsyncClient(base_url=system.base_url) as http:
+        await sign_in(http, viewer)
+        assert (await http.get("/console/api-keys")).status_code == 403
+        page = await http.get(f"/console/transactions/{tx['id']}")
+        assert page.status_code == 200 and "/cancel" not in page.text
+        token = csrf_of(page.text)
+        cancel = await http.post(f"/console/transactions/{tx['id']}/cancel", data={"csrf_token": token})
+        assert cancel.status_code == 403
+    assert (await client.get(f"/v1/transactions/{tx['id']}", headers=tenant.auth)).json()["status"] == "pending"
+
+
+async def test_sign_out_ends_the_session(console: httpx.AsyncClient) -> None:
+    token = csrf_of((await console.get("/console")).text)
+    assert (await console.post("/console/logout", data={})).status_code == 403
+    assert (await console.post("/console/logout", data={"csrf_token": token})).status_code == 303
+    assert (await console.get("/console")).status_code == 303
