@@ -55,6 +55,29 @@ def _group(pid: int, session: int, own_pid: int) -> str | None:
     return None
 
 
+def service_processes(session: int) -> dict[int, str]:
+    """The processes of `billing up` (started in `session`), by pid, with their group's name."""
+    own = os.getpid()
+    found: dict[int, str] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            group = _group(int(entry.name), session, own)
+            if group is not None and group.startswith("billing"):
+                found[int(entry.name)] = group
+    return found
+
+
+def resident_bytes(pid: int) -> int | None:
+    """A process's resident set size (VmRSS), or None once it is gone."""
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def _process_ticks(pid: int) -> int:
     try:
         fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()

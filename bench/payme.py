@@ -116,9 +116,10 @@ class PaymeAccount:
         return "Basic " + base64.b64encode(f"Paycom:{self.key}".encode()).decode()
 
 
-def provision(sandbox: Sandbox) -> PaymeAccount:
-    """A tenant and a Payme account (merchant id and key from gateways.md's test vectors), through the CLI."""
-    tenant_id = create_tenant(sandbox)
+def provision(sandbox: Sandbox, tenant_id: str | None = None) -> PaymeAccount:
+    """A Payme account (merchant id and key from gateways.md's test vectors) of a new tenant, or of `tenant_id`,
+    through the CLI."""
+    tenant_id = tenant_id or create_tenant(sandbox)
     config = json.dumps({"merchant_id": MERCHANT_ID, "key": KEY})
     account = billing(sandbox, "gateway", "add", "--tenant", tenant_id, "--gateway", "payme", "--config-json", config)
     return PaymeAccount(tenant_id=tenant_id, account_id=account["id"], key=KEY)
@@ -311,21 +312,24 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def one_cycle(payme: Payme, order: Order, stats: PhaseStats) -> None:
-    """Check, Create and Perform for one order with a new Payme id; errors are counted, never raised."""
-    started = time.perf_counter()
+async def pay(payme: Payme, order: Order, stats: PhaseStats) -> None:
+    """Check, Create and Perform for one order with a new Payme id; a wrong answer raises StepFailed."""
     account = {ACCOUNT_FIELD: order.reference}
     payme_id = secrets.token_hex(12)  # Payme's ids are 24 characters
+    await payme.call(stats, CHECK, {"amount": AMOUNT, "account": account}, lambda r: r == {"allow": True})
+    create = {"id": payme_id, "time": now_ms(), "amount": AMOUNT, "account": account}
+    await payme.call(
+        stats, CREATE, create, lambda r: r.get("state") == 1 and r.get("transaction") == order.transaction_id
+    )
+    await payme.call(stats, PERFORM, {"id": payme_id}, lambda r: r.get("state") == 2 and bool(r.get("perform_time")))
+    stats.cycle_done(time.perf_counter())
+
+
+async def one_cycle(payme: Payme, order: Order, stats: PhaseStats) -> None:
+    """One paid order (see `pay`); errors are counted, never raised."""
+    started = time.perf_counter()
     try:
-        await payme.call(stats, CHECK, {"amount": AMOUNT, "account": account}, lambda r: r == {"allow": True})
-        create = {"id": payme_id, "time": now_ms(), "amount": AMOUNT, "account": account}
-        await payme.call(
-            stats, CREATE, create, lambda r: r.get("state") == 1 and r.get("transaction") == order.transaction_id
-        )
-        await payme.call(
-            stats, PERFORM, {"id": payme_id}, lambda r: r.get("state") == 2 and bool(r.get("perform_time"))
-        )
-        stats.cycle_done(time.perf_counter())
+        await pay(payme, order, stats)
     except StepFailed as failure:
         stats.failed(started, failure.kind)
 

@@ -146,6 +146,18 @@ async def post(client: aiohttp.ClientSession, step: str, url: str, body: dict[st
         raise StepFailed(f"{step}: {type(exc).__name__}") from exc
 
 
+async def get(client: aiohttp.ClientSession, step: str, url: str, **params: str) -> dict[str, Any]:
+    """GET expecting 200 and a JSON object, turning anything else into a StepFailed named after the step."""
+    try:
+        async with client.get(url, params=params) as answer:
+            if answer.status != 200:
+                raise StepFailed(f"{step}: HTTP {answer.status}")
+            document: dict[str, Any] = await answer.json(content_type=None)
+            return document
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise StepFailed(f"{step}: {type(exc).__name__}") from exc
+
+
 async def create(client: aiohttp.ClientSession, account_id: str) -> str:
     """POST /v1/transactions?wait=true and return the new transaction id (201 expected)."""
     body = {"gateway": "cash", "account_id": account_id, "amount": AMOUNT, "currency": "UZS"}

@@ -74,6 +74,7 @@ def supervise(settings: Settings) -> int:
     base = f"http://{settings.http_host}:{settings.http_port}"
     if _wait_ready(base, children, lambda: stopping):
         print(f"billing is up: ingress listening on {base}", flush=True)
+        print(f"  console {base}/console   (first operator: billing operator create, see the README)", flush=True)
         print(f"  openapi {base}/docs   health {base}/health/ready", file=sys.stderr, flush=True)
     while not stopping:
         time.sleep(0.5)

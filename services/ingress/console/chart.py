@@ -54,5 +54,6 @@ def per_day(rows: list[dict[str, Any]], first: date, days: int) -> Chart:
                 bars.append(Bar(x + 1, y, max(slot - 2, 1), h, colors[gateway], f"{day.isoformat()} {gateway}: {n}"))
         if i % 5 == 0 or i == days - 1:
             labels.append((x + slot / 2, day.strftime("%d.%m")))
-    ticks = [(HEIGHT - BOTTOM - plot_h * k / 4, round(peak * k / 4)) for k in range(5)]
+    step = max(1, -(-peak // 4))  # whole payments per gridline, so small days do not repeat a label
+    ticks = [(HEIGHT - BOTTOM - plot_h * v / peak, v) for v in range(0, peak + 1, step)]
     return Chart(WIDTH, HEIGHT, bars, labels, ticks, [(g, colors[g]) for g in gateways])

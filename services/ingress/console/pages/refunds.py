@@ -21,7 +21,7 @@ async def refunds_list(request: Request, who: Viewer) -> Response:
     except ValueError:
         page = 1
     chosen = status if status in REFUND_STATUSES else None
-    items, total = await console_reads(who).refunds_page(chosen, page, PAGE_SIZE)
+    items, total = await who.ctx.read(lambda engine: console_reads(who, engine).refunds_page(chosen, page, PAGE_SIZE))
     return render(
         request,
         "refunds.html",

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.console import actions
 from services.ingress.console.session import NotFoundHere, SignedIn, Viewer, allowed, checked_form, field
@@ -35,8 +36,9 @@ def references(who: SignedIn) -> list[str]:
     return sorted({ref for m in registry.manifests() if m.details is not None for ref in m.details.references})
 
 
-def console_reads(who: SignedIn) -> ConsoleReads:
-    return ConsoleReads(who.ctx.engine, who.operator.tenant_id, references(who))
+def console_reads(who: SignedIn, engine: AsyncEngine | None = None) -> ConsoleReads:
+    """On the primary unless `engine` says otherwise (the lists pass the read replica's, see `Ingress.read`)."""
+    return ConsoleReads(engine or who.ctx.engine, who.operator.tenant_id, references(who))
 
 
 def _day(value: str, zone: ZoneInfo, next_day: bool = False) -> datetime | None:
@@ -107,7 +109,9 @@ async def transactions_list(request: Request, who: Viewer) -> Response:
     except ValueError:
         page = 1
     reads = console_reads(who)
-    items, total = await reads.transactions_page(filters, page, PAGE_SIZE)
+    items, total = await who.ctx.read(
+        lambda engine: console_reads(who, engine).transactions_page(filters, page, PAGE_SIZE)
+    )
     query = {k: v for k, v in raw.items() if v}
     return render(
         request,
