@@ -87,6 +87,15 @@ class TenantReads:
     ) -> tuple[list[dict[str, Any]], Position | None]:
         """Keyset page, newest first: the rows past `after` (from the newest when None) and where the next page
         starts (None on the last page). No count and no OFFSET, so its cost does not grow with the tenant's rows."""
+        query = self.newest_after_statement(filters, after, limit + 1)  # one more tells whether a next page exists
+        async with driver.core(self._engine) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        page = rows[:limit]
+        following = Position(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        return [mapping.transaction_from_row(row).view() for row in page], following
+
+    def newest_after_statement(self, filters: ListFilters, after: Position | None, rows: int) -> Select[Any]:
+        """The keyset statement: an index range scan of (tenant_id[, status], created_at DESC, id DESC)."""
         query = self._filtered(select(transactions), filters)
         if after is not None:
             query = query.where(
@@ -95,12 +104,7 @@ class TenantReads:
                     literal(after.created_at, transactions.c.created_at.type), literal(after.id, transactions.c.id.type)
                 )
             )
-        query = query.order_by(*SORTS["-created_at"]).limit(limit + 1)  # one more tells whether a next page exists
-        async with driver.core(self._engine) as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        page = rows[:limit]
-        following = Position(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
-        return [mapping.transaction_from_row(row).view() for row in page], following
+        return query.order_by(*SORTS["-created_at"]).limit(rows)
 
     async def count(self, filters: ListFilters) -> int:
         async with driver.core(self._engine) as conn:
