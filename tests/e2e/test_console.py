@@ -197,3 +197,40 @@ async def test_sign_out_ends_the_session(console: httpx.AsyncClient) -> None:
     assert (await console.post("/console/logout", data={})).status_code == 403
     assert (await console.post("/console/logout", data={"csrf_token": token})).status_code == 303
     assert (await console.get("/console")).status_code == 303
+
+
+async def test_accounts_take_secrets_that_are_never_shown_again(
+    client: httpx.AsyncClient, console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    page = await console.get("/console/accounts")
+    token = csrf_of(page.text)
+    config = '{"secret": "first-secret-0123456789", "name": "till-7"}'
+    added = await console.post(
+        "/console/accounts", data={"csrf_token": token, "gateway": "integrator", "config": config}
+    )
+    assert added.status_code == 303
+    shown = await console.get(added.headers["location"])
+    assert "first-secret-0123456789" not in shown.text and "/webhooks/integrator/" in shown.text
+    rotated = await console.post(
+        added.headers["location"].split("?")[0],
+        data={"csrf_token": token, "kind": "secrets", "secret_secret": "second-secret-0123456789"},
+    )
+    assert rotated.status_code == 303
+    listing = (await console.get("/console/accounts")).text
+    assert "second-secret" not in listing and "first-secret" not in listing
+    accounts = (await client.get("/v1/gateway-accounts", headers=tenant.auth)).json()["items"]
+    assert any(a["config"].get("name") == "till-7" and a["secrets_set"] == ["secret"] for a in accounts)
+    bad = await console.post("/console/accounts", data={"csrf_token": token, "gateway": "integrator", "config": "[1]"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
+
+
+async def test_the_filtered_list_exports_as_csv(
+    client: httpx.AsyncClient, console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    usd = await pay(client, tenant, currency="USD", amount=1234)
+    await pay(client, tenant)
+    exported = await console.get("/console/transactions/export.csv", params={"currency": "USD"})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("id,created_at,gateway") and len(lines) == 2 and lines[1].startswith(usd["id"])
+    assert ",1234,0,USD" in lines[1]

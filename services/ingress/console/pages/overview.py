@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,9 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 DAYS = 30
 PARKED_LOOKUP_S = 2.0
+PARKED_FRESH_S = 10.0
+"""How long a tenant's parked count is reused: looking means a broker connection and a pass over the queue."""
+_parked_seen: dict[str, tuple[float, int]] = {}
 
 
 def by_currency(rows: list[dict[str, Any]], first: date) -> dict[str, list[dict[str, Any]]]:
@@ -47,12 +51,19 @@ def by_gateway(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def parked_count(amqp_url: str, tenant_id: str) -> int | None:
-    """This tenant's parked messages, or None when the broker does not answer in time."""
+    """This tenant's parked messages (at most PARKED_FRESH_S old), or None when the broker does not answer."""
+    seen = _parked_seen.get(tenant_id)
+    if seen is not None and seen[0] > monotonic():
+        return seen[1]
     try:
-        return len(await asyncio.wait_for(list_parked(amqp_url, 1000, tenant_id), PARKED_LOOKUP_S))
+        count = len(await asyncio.wait_for(list_parked(amqp_url, 1000, tenant_id), PARKED_LOOKUP_S))
     except Exception:  # the overview still shows everything else; the parked page says why
         log.warning("console: parked messages could not be counted", exc_info=True)
         return None
+    if len(_parked_seen) > 10_000:
+        _parked_seen.clear()
+    _parked_seen[tenant_id] = (monotonic() + PARKED_FRESH_S, count)
+    return count
 
 
 async def _none() -> None:
