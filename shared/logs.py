@@ -147,6 +147,12 @@ def bind(**values: object) -> None:
         structlog.contextvars.bind_contextvars(**_present(values))
 
 
+def bound(name: str) -> str | None:
+    """An id bound to the current request or message (e.g. its request_id), or None."""
+    value = structlog.contextvars.get_contextvars().get(name)
+    return None if value is None else str(value)
+
+
 def _present(values: dict[str, object]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v is not None}
 

@@ -6,12 +6,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from shared.domain.events import DomainEvent
+from shared.security.pan import mask_pans
+from shared.storable import DETAILS_MAX_BYTES, METADATA_MAX_BYTES, capped, refuse_nul
 
 COMMANDS_EXCHANGE = "billing.commands"
 EVENTS_EXCHANGE = "billing.events"
+REQUEST_ID_HEADER = "x-request-id"
+"""The HTTP request that sent a command (its X-Request-ID), as an AMQP header: the workers log it."""
 TRANSACTION_NAMESPACE = uuid.UUID("5b1f3a2e-9c41-4e07-8a61-2f0d6c3e7b19")
 
 
@@ -22,6 +26,13 @@ class CommandMessage(BaseModel):
     routing_key: ClassVar[str]
     public: ClassVar[bool] = False
     """Upstream modules may publish it (contract.md); the others are the ingress' own."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        """A command PostgreSQL could never store is invalid at once (parked, not retried); card numbers in it
+        are masked before any handler sees them, so none is stored, published or logged."""
+        return mask_pans(refuse_nul(value), info.field_name)
 
     command_id: str = Field(min_length=1, max_length=200)
     tenant_id: uuid.UUID
@@ -39,6 +50,16 @@ class CreateTransactionMessage(CommandMessage):
     details: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     requested_at: datetime | None = None
+
+    @field_validator("details")
+    @classmethod
+    def _details_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return capped(value, DETAILS_MAX_BYTES)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return capped(value, METADATA_MAX_BYTES)
 
     def resolved_transaction_id(self) -> uuid.UUID:
         """Upstream senders may omit the id: it is derived from the command id, so a resend makes no twin."""

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     """Where the processor serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
     metrics_port_refunds: int = Field(default=9102, ge=0, le=65535)
     """Where the refunds worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
+    rate_limit_rps: float = Field(default=50.0, gt=0)
+    """Requests a second each API key earns back (token bucket, per ingress replica)."""
+    rate_limit_burst: int = Field(default=100, ge=1)
+    """Requests an API key may spend at once (the bucket's size)."""
+    webhook_log_days: int = Field(default=90, ge=1)
+    """How long gateway calls stay in webhook_log before the scheduler deletes them."""
     metrics_port_webhooks: int = Field(default=9103, ge=0, le=65535)
     """Where the webhooks worker serves /metrics (on BILLING_HTTP_HOST); 0 turns it off."""
     webhooks_retry_schedule: str = DEFAULT_WEBHOOKS_RETRY_SCHEDULE

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from services.ingress import console, problems
+from services.ingress import console, openapi, problems
 from services.ingress.account_cache import AccountCache
 from services.ingress.auth import KeyCache
 from services.ingress.body_limits import BodyLimit
 from services.ingress.context import Ingress
 from services.ingress.observability import RequestObservability
+from services.ingress.rate_limit import TokenBuckets
 from services.ingress.routes import routers
 from services.ingress.waiters import Waiters
 from shared import metrics, tracing
@@ -52,6 +53,7 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
             cipher=cipher,
             idempotency=IdempotencyStore(engine),
             keys=KeyCache(),
+            buckets=TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst),
             accounts=AccountCache(engine, cipher),
             waiters=waiters,
             rpc=rpc,
@@ -70,8 +72,10 @@ def create_app(settings: Settings, registry: GatewayRegistry | None = None) -> F
         version="0.1.0",
         description="Payments through the gateways of the registry: " + ", ".join(gateways.names()) + ".",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operation ids from the functions' names
     )
     problems.install(app)
+    openapi.install(app)
     for router in routers(gateways):
         app.include_router(router)
     console.install(app)

@@ -68,6 +68,14 @@ async def principal(
     if found.expired(utc_now()):
         raise Problem(401, "api_key_expired", "the API key has expired")
     request.state.principal = found
+    decision = ctx.buckets.take(found.key_id)
+    request.state.response_headers = decision.headers()  # RequestObservability adds them to the answer
+    if not decision.allowed:
+        raise Problem(
+            429,
+            "rate_limited",
+            f"this API key has used its {decision.limit} requests; retry in {decision.retry_after_s} s",
+        )
     logs.bind(tenant_id=found.tenant_id, key_id=found.key_id)
     return found
 

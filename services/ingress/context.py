@@ -11,10 +11,11 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress.problems import Problem
+from shared import logs
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.broker.rpc import RpcClient
 from shared.gateways.registry import GatewayRegistry
-from shared.messages import COMMANDS_EXCHANGE, CommandMessage
+from shared.messages import COMMANDS_EXCHANGE, REQUEST_ID_HEADER, CommandMessage
 from shared.persistence import replica
 from shared.persistence.idempotency import IdempotencyStore
 from shared.security.cipher import Cipher
@@ -23,6 +24,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from services.ingress.account_cache import AccountCache
     from services.ingress.auth import KeyCache
+    from services.ingress.rate_limit import TokenBuckets
     from services.ingress.waiters import Waiters
 
 T = TypeVar("T")
@@ -37,6 +39,7 @@ class Ingress:
     cipher: Cipher
     idempotency: IdempotencyStore
     keys: KeyCache
+    buckets: TokenBuckets
     accounts: AccountCache
     waiters: Waiters
     rpc: RpcClient
@@ -50,8 +53,12 @@ class Ingress:
     async def send(self, message: CommandMessage, command_id: str) -> None:
         """Hand a command to RabbitMQ under its type's routing key; only a confirmed message counts as accepted."""
         body = json.dumps(message.model_dump(mode="json")).encode()
+        request_id = logs.bound("request_id")
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None  # the workers log it with the command
         try:
-            await self.publisher.publish(COMMANDS_EXCHANGE, message.routing_key, body, message_id=command_id)
+            await self.publisher.publish(
+                COMMANDS_EXCHANGE, message.routing_key, body, message_id=command_id, headers=headers
+            )
         except BrokerUnavailable as exc:
             raise Problem(
                 503, "broker_unavailable", "the command could not be handed to the broker; retry later"

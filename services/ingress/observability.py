@@ -1,4 +1,5 @@
-"""Per-request metrics, log context and access log for the ingress, as one plain ASGI middleware."""
+"""Per-request metrics, log context, access log and answer headers (X-Request-ID, RateLimit-*) for the ingress,
+as one plain ASGI middleware."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import time
 import uuid
 from typing import Any
 
+from opentelemetry.trace import get_current_span as trace_span
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
+from services.ingress.problems import problem_response
+from shared import metrics, tracing
 from shared.logs import LogContext
+from shared.messages import REQUEST_ID_HEADER
 
 log = logging.getLogger("billing.access")
 
@@ -34,15 +38,32 @@ class RequestObservability:
         status = 500  # what the client sees if the app raises before answering
         request_id = _request_id(scope) or uuid.uuid4().hex
 
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started_answer = False
+
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_answer
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_answer = True
+                extra = {REQUEST_ID_HEADER: request_id, **state.get("response_headers", {})}
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()),
+                ]
             await send(message)
 
         with LogContext(request_id=request_id) as context:
+            tracing.set_attribute(trace_span(), "billing.request_id", request_id)
             try:
                 await self.app(scope, receive, send_with_status)
+            except Exception:
+                if not started_answer:  # the client still gets problem+json with its request id, never a bare 500
+                    await problem_response(500, "internal_error", "the service failed; retry later")(
+                        scope, receive, send_with_status
+                    )
+                raise
             finally:
                 route = _route_template(scope)
                 elapsed = time.perf_counter() - started
@@ -81,8 +102,9 @@ def _path_ids(scope: Scope) -> dict[str, object]:
 
 
 def _request_id(scope: Scope) -> str | None:
+    """The caller's X-Request-ID when it is a printable ASCII token of at most 100 characters."""
     for name, value in scope.get("headers") or ():
         if name == b"x-request-id":
-            text = value.decode("latin-1")[:100]
-            return text if text.isprintable() else None
+            text = value.decode("latin-1").strip()
+            return text if 0 < len(text) <= 100 and text.isascii() and text.isprintable() else None
     return None

@@ -96,5 +96,9 @@ def install(app: FastAPI) -> None:
             return problem_response(
                 413, "body_too_large", str(exc.detail), request.url.path, language=language_of(request), limit=limit
             )
+        if exc.status_code == 400:  # FastAPI could not decode the body at all (not UTF-8, not JSON)
+            return problem_response(
+                400, "malformed_json", "the body is not valid JSON", request.url.path, language=language_of(request)
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(exc.status_code, code, str(exc.detail), request.url.path, language=language_of(request))

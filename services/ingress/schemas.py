@@ -5,13 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from shared.security.apikeys import Permission
+from shared.security.pan import mask_pans
+from shared.storable import DETAILS_MAX_BYTES, METADATA_MAX_BYTES, capped, refuse_nul
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 class CreateTransactionBody(Body):
@@ -21,6 +28,22 @@ class CreateTransactionBody(Body):
     currency: str = Field(min_length=3, max_length=3)
     details: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("details")
+    @classmethod
+    def _details_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return value if value is None else masked(capped(value, DETAILS_MAX_BYTES))
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return value if value is None else masked(capped(value, METADATA_MAX_BYTES))
+
+
+def masked(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with card numbers masked: the answer, the idempotency record and the command agree."""
+    result: dict[str, Any] = mask_pans(document)
+    return result
 
 
 class CompleteBody(Body):

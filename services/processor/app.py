@@ -89,6 +89,7 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         polled,
         timedelta(seconds=settings.janitor_after_s),
         daily_rates=None if source is None else DailyRates(engine, source, clock),
+        webhook_log_keep=timedelta(days=settings.webhook_log_days),
         gateway_ticks=[wiring.tick for wiring in wirings if wiring.tick is not None],
     )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)

@@ -1,4 +1,5 @@
-"""The scheduler: expires overdue pending transactions, asks providers about stale ones, prunes bookkeeping,
+"""The scheduler: expires overdue pending transactions, asks providers about stale ones, prunes bookkeeping
+(and gateway calls older than BILLING_WEBHOOK_LOG_DAYS),
 and fetches the day's exchange rates when a rate source is configured.
 
 Expiry and the provider janitor run as separate loops, so a slow provider never delays an expiry.
@@ -37,6 +38,7 @@ class Scheduler:
         polled_gateways: list[str],
         janitor_after: timedelta = timedelta(seconds=30),
         daily_rates: DailyRates | None = None,
+        webhook_log_keep: timedelta = timedelta(days=90),
         gateway_ticks: list[Callable[[], Awaitable[object]]] | None = None,
     ) -> None:
         self._engine = engine
@@ -47,6 +49,7 @@ class Scheduler:
         self._janitor_after = janitor_after
         self._next_ask: dict[uuid.UUID, tuple[datetime, timedelta]] = {}
         self._daily_rates = daily_rates
+        self._webhook_log_keep = webhook_log_keep
         self._gateway_ticks = gateway_ticks or []
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -68,6 +71,8 @@ class Scheduler:
     async def _expiry_tick(self) -> None:
         await self.expire_overdue()
         now = self._clock()
+        # Every tick, a bounded batch: an index range scan that is empty almost always (BILLING_WEBHOOK_LOG_DAYS).
+        await maintenance.purge_webhook_log(self._engine, now - self._webhook_log_keep)
         if now.minute == 0 and now.second < self._interval_s:  # about hourly
             await maintenance.purge_processed(self._engine, now)
 

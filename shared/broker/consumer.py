@@ -16,7 +16,7 @@ from shared.broker.publisher import ConfirmedPublisher
 from shared.broker.topology import PARKING_QUEUE, WorkQueue
 from shared.domain.errors import DomainError, NotFound
 from shared.logs import LogContext
-from shared.messages import CommandMessage
+from shared.messages import REQUEST_ID_HEADER, CommandMessage
 from shared.persistence.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,14 @@ class Delivery:
     @property
     def route(self) -> str:
         return str(self.headers.get(ROUTING_KEY_HEADER) or self.routing_key)
+
+    @property
+    def request_id(self) -> str | None:
+        """The X-Request-ID of the HTTP request that sent this command, when one did."""
+        value = self.headers.get(REQUEST_ID_HEADER)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return None if value is None else str(value)[:100]
 
     @property
     def attempt(self) -> int:
@@ -92,7 +100,9 @@ class CommandConsumer:
         started = time.perf_counter()
         outcome = DeliveryOutcome.ERROR
         with (
-            LogContext(message_id=delivery.message_id, queue=queue, routing_key=route) as context,
+            LogContext(
+                message_id=delivery.message_id, queue=queue, routing_key=route, request_id=delivery.request_id
+            ) as context,
             tracing.span(
                 f"{queue} process",
                 tracing.SpanKind.CONSUMER,
@@ -102,6 +112,7 @@ class CommandConsumer:
                     "messaging.destination.name": queue,
                     "messaging.rabbitmq.destination.routing_key": route,
                     "messaging.message.id": delivery.message_id or "",
+                    "billing.request_id": delivery.request_id or "",
                 },
             ) as span,
         ):

@@ -15,9 +15,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, DeliveryError
 from aiormq.exceptions import AMQPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import tracing
+from shared.security.pan import mask_pans
 
 RPC_QUEUE = "billing.processor.rpc"
 
@@ -32,6 +33,13 @@ class GatewayCall(BaseModel):
     account_id: uuid.UUID
     operation: str = Field(max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _masked(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Verified by the ingress already; from here on (details, webhook_log, logs) card numbers are masked."""
+        masked: dict[str, Any] = mask_pans(params)
+        return masked
 
 
 class GatewayReply(BaseModel):

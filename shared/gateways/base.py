@@ -187,7 +187,7 @@ def split_secrets(adapter: GatewayAdapter, config: dict[str, Any]) -> tuple[dict
     """(public part, secret part) of a checked config; secrets are stored encrypted and never shown."""
     secret_names = adapter.config_model.secret_fields
     public = {k: v for k, v in config.items() if k not in secret_names}
-    secret = {k: v for k, v in config.items() if k in secret_names}
+    secret = {k: v for k, v in config.items() if k in secret_names and v is not None}  # unset: not stored
     return public, secret
 
 

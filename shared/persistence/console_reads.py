@@ -25,6 +25,8 @@ from shared.persistence.tables import (
 )
 
 EXPORT_BATCH = 1000
+COUNT_CAP = 10_000
+"""A list counts its matches up to this many: past it the page says "more than", and no count scans a tenant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +56,17 @@ class ConsoleReads:
         return and_(transactions.c.tenant_id == self._tenant_id, transactions.c.deleted_at.is_(None))
 
     def _search(self, q: str) -> ColumnElement[bool]:
-        """Our id, or any gateway reference: each `details ->> key` matches its partial lookup index."""
+        """Our id, or any gateway reference: each branch is one partial lookup index, (account_id, details->>key)
+        WHERE details ? key, reached through the tenant's accounts; PostgreSQL ORs the index scans together."""
+        accounts = (
+            select(gateway_accounts.c.id).where(gateway_accounts.c.tenant_id == self._tenant_id).scalar_subquery()
+        )
         matches: list[ColumnElement[bool]] = [
-            and_(transactions.c.details.has_key(key), transactions.c.details[key].astext == q)
+            and_(
+                transactions.c.account_id.in_(accounts),
+                transactions.c.details.has_key(key),
+                transactions.c.details[key].astext == q,
+            )
             for key in self._references
         ]
         with contextlib.suppress(ValueError):
@@ -88,12 +98,14 @@ class ConsoleReads:
     async def transactions_page(
         self, filters: TransactionFilters, page: int, page_size: int
     ) -> tuple[list[dict[str, Any]], int]:
+        """A page, newest first, and the number of matches up to COUNT_CAP + 1 (more means "more than")."""
         query = self._filtered(select(transactions), filters)
         query = query.order_by(transactions.c.created_at.desc(), transactions.c.id.desc())
         query = query.limit(page_size).offset((page - 1) * page_size)
+        capped = self._filtered(select(transactions.c.id), filters).limit(COUNT_CAP + 1).subquery()
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-            total = (await conn.execute(self._filtered(select(func.count()), filters))).scalar_one()
+            total = (await conn.execute(select(func.count()).select_from(capped))).scalar_one()
         return [mapping.transaction_from_row(row).view() for row in rows], int(total)
 
     async def transactions_export(self, filters: TransactionFilters) -> AsyncIterator[dict[str, Any]]:
@@ -117,30 +129,15 @@ class ConsoleReads:
                 return
             after = (rows[-1]["created_at"], rows[-1]["id"])
 
-    async def totals_since(self, since: datetime) -> list[dict[str, Any]]:
-        """Count and amount per currency and status of the transactions created since `since`."""
-        query = (
-            select(
-                transactions.c.currency,
-                transactions.c.status,
-                func.count().label("count"),
-                func.sum(transactions.c.amount).label("amount"),
-            )
-            .where(self._visible(), transactions.c.created_at >= since)
-            .group_by(transactions.c.currency, transactions.c.status)
-            .order_by(transactions.c.currency, transactions.c.status)
-        )
-        async with self._engine.connect() as conn:
-            return [dict(row) for row in (await conn.execute(query)).mappings()]
-
-    async def payments_per_day(self, since: datetime, zone: str) -> list[dict[str, Any]]:
-        """Transactions created per day (in the operator's time zone) and gateway since `since`."""
+    async def per_day(self, since: datetime, zone: str) -> list[dict[str, Any]]:
+        """Count and amount per day (in the operator's time zone), gateway, currency and status: one scan that
+        the overview sums into its totals and its chart."""
         day = cast(func.timezone(zone, transactions.c.created_at), Date).label("day")
+        columns = (transactions.c.gateway, transactions.c.currency, transactions.c.status)
         query = (
-            select(day, transactions.c.gateway, func.count().label("count"))
+            select(day, *columns, func.count().label("count"), func.sum(transactions.c.amount).label("amount"))
             .where(self._visible(), transactions.c.created_at >= since)
-            .group_by(day, transactions.c.gateway)
-            .order_by(day, transactions.c.gateway)
+            .group_by(day, *columns)
         )
         async with self._engine.connect() as conn:
             return [dict(row) for row in (await conn.execute(query)).mappings()]

@@ -10,7 +10,7 @@ from sqlalchemy import delete, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.persistence import driver
-from shared.persistence.tables import gateway_accounts, inbox, outbox, refunds, transactions
+from shared.persistence.tables import gateway_accounts, inbox, outbox, refunds, transactions, webhook_log
 
 
 async def overdue_pending(engine: AsyncEngine, now: datetime, limit: int = 200) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -71,6 +71,14 @@ async def purge_processed(engine: AsyncEngine, now: datetime, keep: timedelta = 
     async with driver.core(engine, begin=True) as conn:
         await conn.execute(delete(outbox).where(outbox.c.sent_at < now - keep))
         await conn.execute(delete(inbox).where(inbox.c.processed_at < now - keep))
+
+
+async def purge_webhook_log(engine: AsyncEngine, before: datetime, batch: int = 10_000) -> int:
+    """Delete up to `batch` gateway calls received before `before` (personal data is kept no longer than needed)."""
+    oldest = select(webhook_log.c.id).where(webhook_log.c.received_at < before).limit(batch)
+    async with driver.core(engine, begin=True) as conn:
+        deleted = await conn.execute(delete(webhook_log).where(webhook_log.c.id.in_(oldest.scalar_subquery())))
+    return int(deleted.rowcount or 0)
 
 
 async def stuck_refunds(

@@ -29,6 +29,7 @@ from shared.persistence.repositories import (
     TransactionRepository,
 )
 from shared.security.cipher import Cipher
+from shared.security.pan import mask_pans
 
 log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "billing_outbox"
@@ -153,8 +154,9 @@ class UnitOfWork:
         payload: Any,
         outcome: str | None = None,
     ) -> None:
-        """Keep a gateway's call as received (and, where the gateway has one, the code we answered), at commit."""
-        self._calls.append(tenant_id, account_id, gateway, message_id, driver.json_text(payload), outcome)
+        """Keep a gateway's call as received, card numbers masked (and, where the gateway has one, the code we
+        answered), at commit."""
+        self._calls.append(tenant_id, account_id, gateway, message_id, driver.json_text(mask_pans(payload)), outcome)
 
     async def commit(self, *, actor: str, request_id: str | None, at: datetime | None = None) -> None:
         if self._tx is None:

@@ -33,6 +33,7 @@ CARD = "4111111111111111"
 CARD_SPACED = "4111 1111 1111 1111"
 WRONG_KEY = f"bk_{uuid.uuid4().hex}_{uuid.uuid4().hex}"
 STRIPE_KEY = f"sk_test_{uuid.uuid4().hex}"
+REFUND_REQUEST_ID = f"refund-{uuid.uuid4().hex}"
 
 
 @dataclass
@@ -119,9 +120,10 @@ async def play(client: httpx.AsyncClient, system: System, tenant: TenantWorld) -
     refund = await client.post(
         f"/v1/transactions/{tx_id}/refunds",
         json={"reason": f"customer card {CARD} charged twice"},
-        headers={**tenant.auth, "Idempotency-Key": str(uuid.uuid4())},
+        headers={**tenant.auth, "Idempotency-Key": str(uuid.uuid4()), "X-Request-ID": REFUND_REQUEST_ID},
     )
     assert refund.status_code == 202, refund.text
+    assert refund.headers["X-Request-ID"] == REFUND_REQUEST_ID
     await until(client, tenant, tx_id, "refunded")
     for wrong in (WRONG_KEY, STRIPE_KEY):
         refused = await client.get("/v1/transactions", headers={"Authorization": f"Bearer {wrong}"})
@@ -158,7 +160,8 @@ def test_logs_hold_no_secret_key_or_card_number(scenario: Scenario) -> None:
         for secret in secrets:
             assert secret not in text, f"{service}.log leaks {secret[:8]}..."
     refused = [line for line in scenario.logs("processor") if line["event"] == "command refused"]
-    assert refused and "[card ****1111]" in refused[0]["reason"], "the refusal is logged, masked"
+    # The command's card number was masked when it arrived (shared/security/pan.py), before the refusal quoted it.
+    assert refused and "411111******1111" in refused[0]["reason"], "the refusal is logged, masked"
     assert refused[0]["tenant_id"] == str(scenario.tenant.tenant_id)
 
 
@@ -217,3 +220,15 @@ def test_spans_name_their_service(scenario: Scenario) -> None:
     for service in ("ingress", "processor", "refunds"):
         names = {s["resource"]["attributes"]["service.name"] for s in scenario.spans(service)}
         assert names == {f"billing-{service}"}, names
+
+
+def test_the_callers_request_id_follows_its_command_into_logs_and_spans(scenario: Scenario) -> None:
+    requests = [line for line in scenario.logs("ingress") if line["event"] == "request"]
+    (refund,) = [r for r in requests if r.get("request_id") == REFUND_REQUEST_ID]
+    assert refund["route"] == "/v1/transactions/{transaction_id}/refunds"
+    (settled,) = [line for line in scenario.logs("refunds") if line["event"] == "message handled"]
+    assert settled["request_id"] == REFUND_REQUEST_ID and settled["routing_key"] == "refund.request"
+    consumed = [s for s in scenario.spans("refunds") if s["kind"] == "SpanKind.CONSUMER"]
+    assert any(s["attributes"].get("billing.request_id") == REFUND_REQUEST_ID for s in consumed)
+    server = [s for s in scenario.spans("ingress") if s["kind"] == "SpanKind.SERVER"]
+    assert any(s["attributes"].get("billing.request_id") == REFUND_REQUEST_ID for s in server)

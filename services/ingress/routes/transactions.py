@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingress import cursors
@@ -38,6 +39,23 @@ router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
 Ctx = Annotated[Ingress, Depends(ingress)]
 WAIT_TIMEOUT_S = 10.0
 IDEMPOTENCY_KEY = Header(alias="Idempotency-Key", max_length=255)
+GatewayFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]
+CurrencyFilter = Annotated[str | None, Query(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")]
+
+
+def _in_range(moment: datetime | None) -> datetime | None:
+    """A time PostgreSQL can compare: with its offset (UTC when none is given), inside years 1..9999 in UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+Moment = Annotated[datetime | None, AfterValidator(_in_range)]
 
 
 T = TypeVar("T")
@@ -151,10 +169,10 @@ async def count_transactions(
     ctx: Ctx,
     who: Annotated[Principal, Depends(require(Permission.VIEW))],
     status: TransactionStatus | None = None,
-    gateway: str | None = None,
-    currency: str | None = Query(default=None, min_length=3, max_length=3),
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    gateway: GatewayFilter = None,
+    currency: CurrencyFilter = None,
+    created_from: Moment = None,
+    created_to: Moment = None,
 ) -> dict[str, int]:
     filters = ListFilters(status and status.value, gateway, currency, created_from, created_to)
     return {"count": await replica_read(ctx, who, lambda r: r.count(filters))}
@@ -165,10 +183,10 @@ async def list_transactions(
     ctx: Ctx,
     who: Annotated[Principal, Depends(require(Permission.VIEW))],
     status: TransactionStatus | None = None,
-    gateway: str | None = None,
-    currency: str | None = Query(default=None, min_length=3, max_length=3),
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    gateway: GatewayFilter = None,
+    currency: CurrencyFilter = None,
+    created_from: Moment = None,
+    created_to: Moment = None,
     sort: Literal["created_at", "-created_at", "amount", "-amount"] = "-created_at",
     page: int = Query(default=1, ge=1, le=1_000_000),
     page_size: int = Query(default=50, ge=1, le=500),

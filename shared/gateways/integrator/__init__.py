@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from shared.gateways.integrator.adapter import IntegratorAdapter, IntegratorConfig
 from shared.gateways.integrator.details import IntegratorDetails
-from shared.gateways.integrator.signature import SIGNATURE_HEADER, sign, signature_valid
+from shared.gateways.integrator.signature import SIGNATURE_HEADER, sign, sign_legacy, signature_valid
 from shared.gateways.manifest import GatewayManifest
 
 if TYPE_CHECKING:
@@ -38,5 +38,6 @@ __all__ = [
     "IntegratorConfig",
     "IntegratorDetails",
     "sign",
+    "sign_legacy",
     "signature_valid",
 ]

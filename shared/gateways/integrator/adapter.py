@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -16,9 +16,15 @@ PLACEHOLDERS = ("{transaction_id}", "{amount}", "{currency}")
 
 
 class IntegratorConfig(AccountConfig):
-    secret_fields = frozenset({"secret"})
+    secret_fields = frozenset({"secret", "previous_secret"})
 
     secret: str = Field(min_length=16, max_length=512)
+    previous_secret: str | None = Field(
+        default=None, min_length=16, max_length=512, description="also accepted while set (secret rotation)"
+    )
+    signature: Literal["v1", "legacy"] = Field(
+        default="v1", description="v1: t=<unix>,v1=<HMAC of '<t>.<body>'>; legacy: sha256=<HMAC of the body>"
+    )
     name: str = Field(min_length=1, max_length=200)
     payment_url: LinkUrl | None = Field(
         default=None, max_length=2000, description="template with {transaction_id}, {amount}, {currency}"

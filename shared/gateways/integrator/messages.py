@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.messages import CommandMessage
+from shared.storable import DETAILS_MAX_BYTES, capped, refuse_nul
 
 
 class IntegratorCallback(BaseModel):
@@ -18,6 +19,16 @@ class IntegratorCallback(BaseModel):
     error_code: str | int | None = None
     error_note: str | None = Field(default=None, max_length=1000)
     data: dict[str, Any] | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return refuse_nul(value)
+
+    @field_validator("data")
+    @classmethod
+    def _data_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return value if value is None else capped(value, DETAILS_MAX_BYTES)
 
 
 class IntegratorStatusMessage(CommandMessage):

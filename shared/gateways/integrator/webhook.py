@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from shared.gateways.integrator.messages import IntegratorCallback, IntegratorStatusMessage
-from shared.gateways.integrator.signature import SIGNATURE_HEADER, signature_valid
+from shared.gateways.integrator.signature import LEGACY, SIGNATURE_HEADER, signature_valid
 from shared.gateways.webhooks import Host, signed_call, unauthenticated
 from shared.persistence.queries import TenantReads
 from shared.problem import Problem
@@ -21,7 +21,9 @@ router = APIRouter(prefix="/webhooks", tags=["gateway webhooks"])
 @router.post("/integrator/{account_id}")
 async def integrator_status(account_id: str, request: Request, host: Host) -> JSONResponse:
     raw, account = await signed_call(host, request, GATEWAY, account_id)
-    if not signature_valid(str(account.config["secret"]), raw, request.headers.get(SIGNATURE_HEADER)):
+    secrets = (account.config.get("secret"), account.config.get("previous_secret"))
+    legacy = account.config.get("signature") == LEGACY
+    if not signature_valid(secrets, raw, request.headers.get(SIGNATURE_HEADER), legacy=legacy):
         raise unauthenticated()  # the same answer as for an unknown account
     try:
         callback = IntegratorCallback.model_validate(json.loads(raw))

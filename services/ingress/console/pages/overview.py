@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +24,26 @@ DAYS = 30
 PARKED_LOOKUP_S = 2.0
 
 
-def by_currency(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
+def by_currency(rows: list[dict[str, Any]], first: date) -> dict[str, list[dict[str, Any]]]:
+    """Count and amount per currency and status of the rows from `first` on, currencies and statuses sorted."""
+    sums: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        grouped.setdefault(row["currency"], []).append(row)
+        if row["day"] >= first:
+            key = (row["currency"], row["status"])
+            total = sums.setdefault(key, {"currency": key[0], "status": key[1], "count": 0, "amount": 0})
+            total["count"] += row["count"]
+            total["amount"] += row["amount"]
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for key in sorted(sums):
+        grouped.setdefault(key[0], []).append(sums[key])
     return grouped
+
+
+def by_gateway(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: dict[tuple[date, str], int] = {}
+    for row in rows:
+        counts[(row["day"], row["gateway"])] = counts.get((row["day"], row["gateway"]), 0) + row["count"]
+    return [{"day": day, "gateway": gateway, "count": n} for (day, gateway), n in sorted(counts.items())]
 
 
 async def parked_count(amqp_url: str, tenant_id: str) -> int | None:
@@ -49,18 +64,16 @@ async def overview(request: Request, who: Viewer) -> Response:
     parked_task = None
     if who.operator.may("billing.gateways.manage"):
         parked_task = asyncio.create_task(parked_count(who.ctx.settings.amqp_url, str(who.operator.tenant_id)))
-    today_rows = await reads.totals_since(today)
-    month_rows = await reads.totals_since(first)
-    daily = await reads.payments_per_day(first, who.operator.timezone)
+    daily = await reads.per_day(first, who.operator.timezone)
     attention = await reads.attention()
     parked = await parked_task if parked_task else None
     return render(
         request,
         "overview.html",
         who=who,
-        today=by_currency(today_rows),
-        month=by_currency(month_rows),
-        chart=chart.per_day(daily, first.date(), DAYS),
+        today=by_currency(daily, today.date()),
+        month=by_currency(daily, first.date()),
+        chart=chart.per_day(by_gateway(daily), first.date(), DAYS),
         attention=attention,
         parked=parked,
     )

@@ -21,7 +21,7 @@ from services.ingress.console.web import render, translate
 from shared.domain.errors import DomainError
 from shared.domain.money import Currency, Money
 from shared.domain.status import TransactionStatus
-from shared.persistence.console_reads import CSV_HEADER, ConsoleReads, TransactionFilters, csv_row
+from shared.persistence.console_reads import COUNT_CAP, CSV_HEADER, ConsoleReads, TransactionFilters, csv_row
 from shared.persistence.queries import TenantReads
 from shared.security.apikeys import Permission
 
@@ -118,9 +118,10 @@ async def transactions_list(request: Request, who: Viewer) -> Response:
         "transactions.html",
         who=who,
         items=items,
-        total=total,
+        total=min(total, COUNT_CAP),
+        more=total > COUNT_CAP,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=max(1, -(-min(total, COUNT_CAP) // PAGE_SIZE)) + (1 if total > COUNT_CAP else 0),
         raw=raw,
         query=query,
         statuses=STATUSES,
