@@ -11,8 +11,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, ExchangeType
+
+from shared.broker import connection as broker_connection
 
 EVENTS_EXCHANGE = "billing.events"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -26,7 +27,7 @@ log = logging.getLogger("examples.consumers")
 
 async def consume(amqp_url: str, queue_name: str, handler: Handler, stop: asyncio.Event) -> None:
     """Feed every event to `handler` until `stop` is set; a message is acked only once the handler returned."""
-    connection = await aio_pika.connect_robust(amqp_url)
+    connection = await broker_connection.connect_robust(amqp_url)  # one URL, or a cluster's, comma-separated
     try:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=PREFETCH)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, cast, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Date
 
@@ -56,13 +56,12 @@ class ConsoleReads:
         return and_(transactions.c.tenant_id == self._tenant_id, transactions.c.deleted_at.is_(None))
 
     def _search(self, q: str) -> ColumnElement[bool]:
-        """Our id, or any gateway reference: each branch is one partial lookup index, (account_id, details->>key)
-        WHERE details ? key, reached through the tenant's accounts; PostgreSQL ORs the index scans together."""
-        accounts = (
-            select(gateway_accounts.c.id).where(gateway_accounts.c.tenant_id == self._tenant_id).scalar_subquery()
-        )
-        matches: list[ColumnElement[bool]] = [
-            and_(
+        """Our id, or any gateway reference. Each branch of the union is one partial lookup index,
+        (account_id, details->>key) WHERE details ? key, reached through the tenant's accounts; as a top-level
+        `id IN (...)` PostgreSQL runs the union first and fetches the few rows it names (never a scan)."""
+        accounts = select(gateway_accounts.c.id).where(gateway_accounts.c.tenant_id == self._tenant_id)
+        branches: list[Select[Any]] = [
+            select(transactions.c.id).where(
                 transactions.c.account_id.in_(accounts),
                 transactions.c.details.has_key(key),
                 transactions.c.details[key].astext == q,
@@ -70,8 +69,10 @@ class ConsoleReads:
             for key in self._references
         ]
         with contextlib.suppress(ValueError):
-            matches.append(transactions.c.id == uuid.UUID(q))
-        return or_(*matches) if matches else transactions.c.id.is_(None)
+            branches.append(select(transactions.c.id).where(transactions.c.id == uuid.UUID(q)))
+        if not branches:
+            return transactions.c.id.is_(None)
+        return transactions.c.id.in_(union_all(*branches))
 
     def _filtered(self, query: Select[Any], filters: TransactionFilters) -> Select[Any]:
         query = query.select_from(transactions).where(self._visible())

@@ -5,14 +5,34 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator, Iterator
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.domain.webhooks import new_secret
+from shared.persistence.database import create_engine
 from shared.persistence.webhooks import WebhookDeliveries, WebhookEndpoints
 from shared.security.cipher import Cipher
+from tests.conftest import Servers, drop_database, new_database
 from tests.support.world import TenantWorld, make_tenant
+
+
+@pytest.fixture
+def own_database(servers: Servers) -> Iterator[str]:
+    """A database of each test's own: in the session's, the running webhooks worker leases due deliveries too,
+    and other tests' pending deliveries compete for the same claim."""
+    url = new_database(servers)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+async def engine(own_database: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(own_database, pool_size=6)
+    yield engine
+    await engine.dispose()
 
 
 def event(tenant_id: uuid.UUID, kind: str = "transaction.completed") -> tuple[uuid.UUID, str]:

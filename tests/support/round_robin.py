@@ -45,12 +45,17 @@ class RoundRobin:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
             upstream = await self._connect()
             if upstream is None:
                 return
             up_reader, up_writer = upstream
             await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+        except asyncio.CancelledError:
+            # close() ends the open connections: asyncio's stream callback reports a cancelled handler as an error.
+            if upstream is not None:
+                upstream[1].close()
         finally:
             writer.close()
             self._tasks.discard(task)
