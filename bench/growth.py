@@ -3,8 +3,9 @@
 At each size (an empty database first, then 10k, 100k and 1M transactions in one tenant), the rows are
 bulk-loaded straight into the sandbox database with generate_series (not through the API), vacuumed and
 analysed; then one client, one request at a time, measures p50/p95 of: the newest 50 in the cursor form
-(`?cursor=`) and in the page form (with its `total`), GET one transaction, the count, and a cash payment's
-create (`POST /v1/transactions?wait=true`). Prints a table per query and size.
+(`?cursor=`) and in the page form (with its `total`), the 50 half-way down the rows in both forms (a cursor
+against an OFFSET), GET one transaction, the count, and a cash payment's create (`POST
+/v1/transactions?wait=true`). Prints a table per query and size.
 
     python bench/growth.py [--sizes 10000,100000,1000000] [--no-million] [--samples 200]
 """
@@ -26,6 +27,9 @@ from ceilings import percentile
 from payments import Credentials, create, get, http_client, provision
 from sandbox import Sandbox, Session, machine, run, utc_stamp, write_results
 from window import StepFailed
+
+from services.ingress import cursors
+from shared.persistence.queries import Position
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 LOAD_CHUNK = 100_000
@@ -63,7 +67,17 @@ class Latency:
     errors: int
 
 
-def queries(client: aiohttp.ClientSession, credentials: Credentials, ids: list[str]) -> list[Query]:
+@dataclass(frozen=True)
+class Middle:
+    """Half-way down the tenant's rows, newest first: as a page number and as the cursor of the same place."""
+
+    page: int
+    cursor: str
+
+
+def queries(
+    client: aiohttp.ClientSession, credentials: Credentials, ids: list[str], middle: Middle | None
+) -> list[Query]:
     """The requests measured at every size."""
 
     async def newest_cursor() -> None:
@@ -83,7 +97,20 @@ def queries(client: aiohttp.ClientSession, credentials: Credentials, ids: list[s
     async def create_one() -> None:
         await create(client, credentials.account_id)
 
+    async def middle_cursor() -> None:
+        assert middle is not None
+        await get(client, "middle 50 (cursor)", "/v1/transactions", cursor=middle.cursor, page_size="50")
+
+    async def middle_page() -> None:
+        assert middle is not None
+        await get(client, "middle 50 (page)", "/v1/transactions", page=str(middle.page), page_size="50")
+
     measured = [Query("newest 50, cursor form", newest_cursor), Query("newest 50, page form (with total)", newest_page)]
+    if middle is not None:
+        measured += [
+            Query("50 half-way down, cursor form", middle_cursor),
+            Query("50 half-way down, page form", middle_page),
+        ]
     if ids:
         measured.append(Query("get one", get_one))
     return [*measured, Query("count", count), Query("create a cash payment (wait=true)", create_one)]
@@ -146,6 +173,25 @@ async def sample_ids(dsn: str, tenant_id: str, count: int = 500) -> list[str]:
         await connection.close()
 
 
+async def half_way(dsn: str, tenant_id: str, page_size: int = 50) -> Middle | None:
+    """The page half-way down the tenant's rows, and the cursor that starts at the same row."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = int(await connection.fetchval("SELECT count(*) FROM transactions WHERE tenant_id = $1", tenant_id))
+        page = rows // page_size // 2 + 1
+        if page < 2:
+            return None
+        before = await connection.fetchrow(
+            "SELECT created_at, id FROM transactions WHERE tenant_id = $1 AND deleted_at IS NULL "
+            "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
+            tenant_id,
+            (page - 1) * page_size - 1,
+        )
+    finally:
+        await connection.close()
+    return None if before is None else Middle(page, cursors.encode(Position(before["created_at"], before["id"])))
+
+
 async def tenant_of(dsn: str, account_id: str) -> str:
     connection = await asyncpg.connect(dsn)
     try:
@@ -166,7 +212,8 @@ async def run_sizes(sandbox: Sandbox, credentials: Credentials, args: argparse.N
                 await grow(sandbox.dsn, tenant_id, credentials.account_id, have, size)
                 have = size
             ids = await sample_ids(sandbox.dsn, tenant_id)
-            for query in queries(client, credentials, ids):
+            middle = await half_way(sandbox.dsn, tenant_id)
+            for query in queries(client, credentials, ids, middle):
                 result = await measure(query, size, args.samples, args.warmup)
                 print(f"  {size:>9,} rows  {query.name:36s} p50 {result.p50_ms:7.1f} ms  p95 {result.p95_ms:7.1f} ms")
                 results.append(result)

@@ -97,7 +97,39 @@ class Transaction(Answer):
     updated_at: str
 
 
+def _page_or_cursor_form(schema: dict[str, Any]) -> None:
+    """GET /v1/transactions answers one of two shapes, chosen by `cursor`: say exactly which fields each has."""
+    properties = schema.pop("properties")
+    schema.pop("required", None)
+    items = properties["items"]
+    counted = {"type": "integer"}
+    schema["anyOf"] = [
+        {
+            "title": "page form (without cursor)",
+            "type": "object",
+            "properties": {"items": items, "page": counted, "page_size": counted, "total": counted},
+            "required": ["items", "page", "page_size", "total"],
+        },
+        {
+            "title": "cursor form (with cursor): newest first, no total",
+            "type": "object",
+            "properties": {
+                "items": items,
+                "next_cursor": {
+                    "anyOf": [{"type": "string"}, {"type": "null"}],
+                    "description": "pass it back as `cursor` for the next page; null on the last page",
+                },
+            },
+            "required": ["items", "next_cursor"],
+        },
+    ]
+
+
 class TransactionPage(Answer):
+    """A page of transactions: `{items, page, page_size, total}`, or with `cursor` `{items, next_cursor}`."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_page_or_cursor_form)
+
     items: list[Transaction]
     page: int | None = None
     page_size: int | None = None

@@ -49,8 +49,11 @@ def check_address(host: str) -> IPAddress:
     return address
 
 
-def check_url_form(url: str, *, allow_private: bool) -> str:
-    """The URL's host after the checks that need no DNS: scheme, host, no credentials, query or fragment."""
+def check_url_form(url: str, *, allow_private: bool, allow_query: bool = False) -> str:
+    """The URL's host after the checks that need no DNS: scheme, host, no credentials, query or fragment.
+
+    A provider's base URL takes no query (a tenant's `?` or `#` would cut off the path we append); a URL we
+    POST to as it is (a merchant's endpoint) may carry one."""
     parts = urlsplit(url)
     schemes = {"https", "http"} if allow_private else {"https"}
     if parts.scheme not in schemes:
@@ -59,8 +62,10 @@ def check_url_form(url: str, *, allow_private: bool) -> str:
         raise UnsafeDestination("must name a host")
     if parts.username is not None or parts.password is not None:
         raise UnsafeDestination("must not carry credentials")
-    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+    if not allow_query and (parts.query or parts.fragment or url.rstrip().endswith(("?", "#"))):
         raise UnsafeDestination("must not have a query or a fragment")
+    if parts.fragment or url.rstrip().endswith("#"):
+        raise UnsafeDestination("must not have a fragment")
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
@@ -77,10 +82,10 @@ def resolve(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def check_url(url: str, *, allow_private: bool | None = None) -> str:
+def check_url(url: str, *, allow_private: bool | None = None, allow_query: bool = False) -> str:
     """The URL unchanged if the service may call it; otherwise UnsafeDestination saying why."""
     private_ok = providers_allow_private() if allow_private is None else allow_private
-    host = check_url_form(url, allow_private=private_ok)
+    host = check_url_form(url, allow_private=private_ok, allow_query=allow_query)
     if not private_ok:
         for address in resolve(host):
             check_address(address)

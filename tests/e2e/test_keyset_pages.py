@@ -172,3 +172,13 @@ async def test_another_tenants_rows_never_appear(
         for item_id, i in zip(mine, range(20), strict=True)
         if BASE + timedelta(seconds=2 * i) < datetime.fromisoformat(position)
     }
+
+
+async def test_the_openapi_document_names_both_answer_shapes(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    answer = document["paths"]["/v1/transactions"]["get"]["responses"]["200"]["content"]["application/json"]
+    schema = document["components"]["schemas"][answer["schema"]["$ref"].split("/")[-1]]
+    forms = {frozenset(form["required"]) for form in schema["anyOf"]}
+    assert forms == {frozenset({"items", "page", "page_size", "total"}), frozenset({"items", "next_cursor"})}
+    parameters = {p["name"] for p in document["paths"]["/v1/transactions"]["get"]["parameters"]}
+    assert "cursor" in parameters

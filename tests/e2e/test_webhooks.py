@@ -312,7 +312,7 @@ async def test_bad_input_is_refused_with_problem_json_and_changes_nothing(
         {"url": receiver.url, "events": [COMPLETED], "secret": "whsec_mine"},
         {"url": "ftp://example.com/hook", "events": [COMPLETED]},
         {"url": "not a url", "events": [COMPLETED]},
-        {"url": f"{receiver.url}?token=1", "events": [COMPLETED]},
+        {"url": f"{receiver.url}#token", "events": [COMPLETED]},
     ]
     for body in bad_bodies:
         response = await client.post("/v1/webhook-endpoints", json=body, headers=tenant.auth)
@@ -338,6 +338,13 @@ async def test_bad_input_is_refused_with_problem_json_and_changes_nothing(
     assert (await client.get("/v1/webhook-endpoints", headers=viewer.auth)).status_code == 403
     assert (await client.delete(path, headers=tenant.auth)).status_code == 204
     assert (await client.get(path, headers=tenant.auth)).status_code == 404
+
+    # A query is the merchant's own (a token of theirs, say): kept, and posted to as it is.
+    with_query = await client.post(
+        "/v1/webhook-endpoints", json={"url": f"{receiver.url}?token=1", "events": [COMPLETED]}, headers=tenant.auth
+    )
+    assert with_query.status_code == 201, with_query.text
+    assert with_query.json()["url"] == f"{receiver.url}?token=1"
 
 
 async def test_a_private_url_is_refused_without_the_setting(

@@ -74,3 +74,11 @@ async def test_allowed_private_connects_and_never_follows_redirects(local_server
     async with guarded_client(allow_private=True) as client:
         answer = await client.get(f"http://127.0.0.1:{local_server}/")
     assert answer.status_code == 302  # not followed to its Location
+
+
+def test_a_url_posted_to_as_it_is_may_carry_a_query_but_no_fragment() -> None:
+    assert check_url("https://8.8.8.8/hooks?token=abc", allow_private=False, allow_query=True)
+    with pytest.raises(UnsafeDestination, match="fragment"):
+        check_url("https://8.8.8.8/hooks#x", allow_private=False, allow_query=True)
+    with pytest.raises(UnsafeDestination):
+        check_url("https://127.0.0.1/hooks?token=abc", allow_private=False, allow_query=True)

@@ -32,9 +32,13 @@ def _not_found(endpoint_id: uuid.UUID) -> Problem:
 
 
 async def _checked_url(ctx: Ingress, url: str) -> str:
-    """The URL if deliveries may go there (https, public addresses: resolving may block, so off the loop)."""
+    """The URL if deliveries may go there (https, public addresses: resolving may block, so off the loop).
+
+    A query is the merchant's own (often a token of theirs); we POST to the URL as it is."""
     try:
-        return await asyncio.to_thread(check_url, url.strip(), allow_private=ctx.settings.webhooks_allow_private)
+        return await asyncio.to_thread(
+            check_url, url.strip(), allow_private=ctx.settings.webhooks_allow_private, allow_query=True
+        )
     except UnsafeDestination as exc:
         raise Problem(422, "unsafe_webhook_url", f"url {exc}", errors=[{"field": "url", "message": str(exc)}]) from None
 
