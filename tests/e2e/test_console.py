@@ -234,3 +234,23 @@ async def test_the_filtered_list_exports_as_csv(
     lines = exported.text.strip().splitlines()
     assert lines[0].startswith("id,created_at,gateway") and len(lines) == 2 and lines[1].startswith(usd["id"])
     assert ",1234,0,USD" in lines[1]
+
+
+async def test_a_reconciliation_needs_a_source_and_other_tenants_runs_are_not_found(
+    console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    page = await console.get("/console/reconciliations")
+    token = csrf_of(page.text)
+    form = {"csrf_token": token, "account_id": str(tenant.accounts["cash"]), "from": "2026-11-01", "to": "2026-11-30"}
+    refused = await console.post("/console/reconciliations", data=form)
+    assert refused.status_code == 200 and 'role="alert"' in refused.text
+    assert "No runs yet." in refused.text  # nothing was queued
+    backwards = await console.post("/console/reconciliations", data={**form, "from": "2026-12-01"})
+    assert 'role="alert"' in backwards.text
+    unknown = await console.post("/console/reconciliations", data={**form, "account_id": str(uuid.uuid4())})
+    assert unknown.status_code == 404
+    assert (await console.get(f"/console/reconciliations/{uuid.uuid4()}")).status_code == 404
+    tokenless = await console.post(
+        "/console/reconciliations", data={k: v for k, v in form.items() if k != "csrf_token"}
+    )
+    assert tokenless.status_code == 403
