@@ -6,7 +6,8 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -92,6 +93,16 @@ def _engine(config: Settings) -> Any:
     from shared.persistence.database import create_engine
 
     return create_engine(config.database_url, pool_size=2)
+
+
+@asynccontextmanager
+async def _opened_engine(config: Settings) -> AsyncIterator[Any]:
+    """An engine for one command, disposed however the command ends (a `fail` included)."""
+    engine = _engine(config)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 def run_service(coro: Coroutine[Any, Any, None]) -> None:
@@ -238,11 +249,8 @@ def tenant_create(
     config = settings()
 
     async def go() -> uuid.UUID:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             return await create_tenant(engine, name.strip(), currency)
-        finally:
-            await engine.dispose()
 
     out({"id": str(run(go())), "name": name.strip(), "reporting_currency": currency})
 
@@ -265,13 +273,10 @@ def apikey_create(
     config = settings()
 
     async def go() -> Any:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             if not await tenant_exists(engine, tenant_id):
                 fail(f"no tenant {tenant_id}")
             return await create_api_key(engine, tenant_id, [known[p] for p in permission])
-        finally:
-            await engine.dispose()
 
     issued = run(go())
     out(
@@ -294,13 +299,10 @@ def apikey_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id"
     config = settings()
 
     async def go() -> Any:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             if not await tenant_exists(engine, tenant_id):
                 fail(f"no tenant {tenant_id}")
             return await ApiKeys(engine, tenant_id).live()
-        finally:
-            await engine.dispose()
 
     out({"items": [view.as_json() for view in run(go())]})
 
@@ -314,11 +316,8 @@ def apikey_revoke(key_id: Annotated[str, typer.Option("--id", help="the API key'
     config = settings()
 
     async def go() -> uuid.UUID | None:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             return await revoke_api_key(engine, parsed)
-        finally:
-            await engine.dispose()
 
     tenant_id = run(go())
     if tenant_id is None:
@@ -364,15 +363,13 @@ def operator_create(
     config = settings()
 
     async def go() -> Any:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             if not await tenant_exists(engine, tenant_id):
                 fail(f"no tenant {tenant_id}")
-            return await Operators(engine).create(tenant_id, email, password_hash, permission, timezone)
-        except EmailTaken as exc:
-            fail(str(exc))
-        finally:
-            await engine.dispose()
+            try:
+                return await Operators(engine).create(tenant_id, email, password_hash, permission, timezone)
+            except EmailTaken as exc:
+                fail(str(exc))
 
     created = run(go())
     document = {
@@ -394,13 +391,10 @@ def operator_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant i
     config = settings()
 
     async def go() -> Any:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             if not await tenant_exists(engine, tenant_id):
                 fail(f"no tenant {tenant_id}")
             return await Operators(engine).of_tenant(tenant_id)
-        finally:
-            await engine.dispose()
 
     out({"items": [operator.as_json() for operator in run(go())]})
 
@@ -414,11 +408,8 @@ def operator_disable(operator_id: Annotated[str, typer.Option("--id", help="the 
     config = settings()
 
     async def go() -> Any:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             return await Operators(engine).disable(parsed)
-        finally:
-            await engine.dispose()
 
     disabled = run(go())
     if disabled is None:
@@ -440,11 +431,8 @@ def secrets_rotate() -> None:
         fail(str(exc))
 
     async def go() -> tuple[int, int]:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             return await reseal_all(engine, cipher)
-        finally:
-            await engine.dispose()
 
     resealed, unreadable = run(go())
     if unreadable:
@@ -486,16 +474,14 @@ def gateway_add(
         fail(str(exc))
 
     async def go() -> dict[str, Any]:
-        engine = _engine(config)
-        try:
+        async with _opened_engine(config) as engine:
             if not await tenant_exists(engine, tenant_id):
                 fail(f"no tenant {tenant_id}")
-            view = await GatewayAccounts(engine, cipher, tenant_id).add(adapter, raw)
+            try:
+                view = await GatewayAccounts(engine, cipher, tenant_id).add(adapter, raw)
+            except InvalidGatewayConfig as exc:
+                fail(str(exc))
             return account_json(view, adapter, config.public_url)
-        except InvalidGatewayConfig as exc:
-            fail(str(exc))
-        finally:
-            await engine.dispose()
 
     out(run(go()))
 
