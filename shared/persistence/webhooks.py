@@ -265,6 +265,13 @@ RECORD = (
 # however long any one endpoint's backlog is, and a backlog on one endpoint never crowds out the others.
 # SKIP LOCKED lets replicas polling together split the rows; PostgreSQL re-checks the lease conditions on the
 # row version it locks, so a row leased by a replica that committed meanwhile is not taken twice.
+LOCK_DUE_ENDPOINTS = (
+    "SELECT e.id FROM webhook_endpoints e WHERE e.enabled AND e.id IN ("
+    " SELECT d.endpoint_id FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
+    " AND (d.leased_until IS NULL OR d.leased_until <= now()))"
+    " FOR NO KEY UPDATE OF e SKIP LOCKED"
+)
+"""The enabled endpoints with a due delivery that no other worker is claiming for right now, locked until commit."""
 CLAIM = (
     "WITH picked AS ("
     " SELECT due.id, due.next_attempt_at FROM webhook_endpoints e"
@@ -275,7 +282,7 @@ CLAIM = (
     "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
     "  AND (d.leased_until IS NULL OR d.leased_until <= now())"
     "  ORDER BY d.next_attempt_at LIMIT greatest($1::int - busy.n, 0) FOR UPDATE SKIP LOCKED) due"
-    " WHERE e.enabled ORDER BY due.next_attempt_at LIMIT $2::int"
+    " WHERE e.id = ANY($4::uuid[]) ORDER BY due.next_attempt_at LIMIT $2::int"
     ") UPDATE webhook_deliveries d SET leased_until = now() + $3::float8 * interval '1 second'"
     " FROM picked, webhook_endpoints e WHERE d.id = picked.id AND e.id = d.endpoint_id"
     " RETURNING d.id, d.endpoint_id, d.tenant_id, d.event_id, d.body, d.attempt_count, e.url, e.secrets,"
@@ -331,8 +338,17 @@ class WebhookDeliveries:
         return int(status.rsplit(" ", 1)[-1])
 
     async def claim(self, limit: int, per_endpoint: int, lease_s: float) -> list[ClaimedDelivery]:
-        async with driver.connection(self._engine) as db:
-            claimed = await db.fetch(CLAIM, per_endpoint, limit, lease_s)
+        """Lease up to `limit` due deliveries, at most `per_endpoint` leased per endpoint across every worker.
+
+        Two statements in one transaction: the first locks the endpoints, the second counts their leases and takes
+        more. The second's snapshot is newer than every lock it waited for, so a worker that claimed for the same
+        endpoint a moment ago has committed and its leases count (one statement would count from an older snapshot).
+        """
+        async with driver.connection(self._engine) as db, db.transaction():
+            endpoints = [row["id"] for row in await db.fetch(LOCK_DUE_ENDPOINTS)]
+            if not endpoints:
+                return []
+            claimed = await db.fetch(CLAIM, per_endpoint, limit, lease_s, endpoints)
         return [
             ClaimedDelivery(
                 id=row["id"],
