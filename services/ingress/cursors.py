@@ -11,7 +11,7 @@ import struct
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.persistence.queries import Position
+from shared.persistence.keyset import Position
 
 VERSION = 1
 _LAYOUT = struct.Struct(">Bq16s")  # version, created_at in microseconds since the epoch, id

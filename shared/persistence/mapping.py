@@ -45,3 +45,8 @@ def refund_from_row(row: Any) -> Refund:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def transaction_view(row: Any) -> dict[str, Any]:
+    """A row as the API and the console show a transaction."""
+    return transaction_from_row(row).view()

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
 
 from shared.domain.transaction import Transaction
-from shared.persistence import driver, mapping
+from shared.persistence import driver, keyset, mapping
+from shared.persistence.keyset import Position as Position  # bench/ imports it from here
 from shared.persistence.tables import audit_log, refunds, transactions
 
 SORTS = {
     "created_at": (transactions.c.created_at.asc(), transactions.c.id.asc()),
-    "-created_at": (transactions.c.created_at.desc(), transactions.c.id.desc()),
+    "-created_at": keyset.newest_first(transactions),
     "amount": (transactions.c.amount.asc(), transactions.c.id.asc()),
     "-amount": (transactions.c.amount.desc(), transactions.c.id.desc()),
 }
@@ -37,14 +38,6 @@ class ListFilters:
     currency: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a newest-first walk stopped: the last row it answered, by the order it walks in."""
-
-    created_at: datetime
-    id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,31 +73,23 @@ class TenantReads:
         async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
             total = (await conn.execute(self._filtered(select(func.count()), filters))).scalar_one()
-        return [mapping.transaction_from_row(row).view() for row in rows], int(total)
+        return [mapping.transaction_view(row) for row in rows], int(total)
 
     async def newest_after(
         self, filters: ListFilters, after: Position | None, limit: int
     ) -> tuple[list[dict[str, Any]], Position | None]:
         """Keyset page, newest first: the rows past `after` (from the newest when None) and where the next page
         starts (None on the last page). No count and no OFFSET, so its cost does not grow with the tenant's rows."""
-        query = self.newest_after_statement(filters, after, limit + 1)  # one more tells whether a next page exists
+        window = keyset.Window(after=after)
         async with driver.core(self._engine) as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        page = rows[:limit]
-        following = Position(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
-        return [mapping.transaction_from_row(row).view() for row in page], following
+            rows = (await conn.execute(self.newest_after_statement(filters, after, limit))).mappings().all()
+        page = keyset.page_of(rows, window, limit, mapping.transaction_view)
+        return page.items, page.older
 
-    def newest_after_statement(self, filters: ListFilters, after: Position | None, rows: int) -> Select[Any]:
+    def newest_after_statement(self, filters: ListFilters, after: Position | None, limit: int) -> Select[Any]:
         """The keyset statement: an index range scan of (tenant_id[, status], created_at DESC, id DESC)."""
         query = self._filtered(select(transactions), filters)
-        if after is not None:
-            query = query.where(
-                tuple_(transactions.c.created_at, transactions.c.id)
-                < tuple_(
-                    literal(after.created_at, transactions.c.created_at.type), literal(after.id, transactions.c.id.type)
-                )
-            )
-        return query.order_by(*SORTS["-created_at"]).limit(rows)
+        return keyset.window_statement(query, transactions, keyset.Window(after=after), limit)
 
     async def count(self, filters: ListFilters) -> int:
         async with driver.core(self._engine) as conn:
@@ -129,10 +114,10 @@ class TenantReads:
         query = select(transactions).where(self._visible(), transactions.c.gateway == gateway)
         for condition in conditions:
             query = query.where(detail_clause(condition))
-        query = query.order_by(transactions.c.created_at.desc(), transactions.c.id.desc()).limit(limit)
+        query = query.order_by(*keyset.newest_first(transactions)).limit(limit)
         async with driver.core(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [mapping.transaction_from_row(row).view() for row in rows]
+        return [mapping.transaction_view(row) for row in rows]
 
     async def refunds_of(self, transaction_id: uuid.UUID) -> list[dict[str, Any]]:
         query = (

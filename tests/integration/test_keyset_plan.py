@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.persistence import driver
-from shared.persistence.queries import ListFilters, Position, TenantReads
+from shared.persistence.keyset import Position
+from shared.persistence.queries import ListFilters, TenantReads
 from tests.support.world import TenantWorld
 
 ROWS = 20_000
@@ -37,7 +38,7 @@ def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def explain(engine: AsyncEngine, reads: TenantReads, filters: ListFilters, after: Position | None) -> list[Any]:
-    compiled = reads.newest_after_statement(filters, after, PAGE + 1).compile(dialect=engine.dialect)
+    compiled = reads.newest_after_statement(filters, after, PAGE).compile(dialect=engine.dialect)
     params = [compiled.params[name] for name in compiled.positiontup or []]
     async with driver.connection(engine) as db:
         document = await db.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", *params)

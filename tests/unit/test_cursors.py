@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.ingress import cursors
-from shared.persistence.queries import Position
+from shared.persistence.keyset import Position
 
 POSITION = Position(datetime(2026, 12, 3, 9, 15, 2, 123456, tzinfo=UTC), uuid.UUID(int=0xFEDCBA9876543210 << 64 | 42))
 
