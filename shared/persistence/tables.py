@@ -128,6 +128,8 @@ refunds = Table(
     CheckConstraint("status IN ('requested','succeeded','failed')", name="ck_refunds_status"),
     Index("ix_refunds_transaction", "transaction_id"),
     Index("ix_refunds_requested", "updated_at", postgresql_where=text("status = 'requested'")),
+    Index("ix_refunds_tenant_created", "tenant_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_refunds_tenant_status", "tenant_id", "status", text("created_at DESC"), text("id DESC")),
 )
 
 audit_log = Table(
