@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, cast, func, or_, select, union_all
+from sqlalchemy import ColumnElement, RowMapping, Select, and_, cast, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Date
 
 from shared.clock import utc_now
 from shared.domain.transaction import rfc3339
-from shared.persistence import mapping
+from shared.persistence import keyset, mapping
+from shared.persistence.keyset import Page, Window
 from shared.persistence.tables import (
     gateway_accounts,
     reconciliation_differences,
@@ -25,8 +26,6 @@ from shared.persistence.tables import (
 )
 
 EXPORT_BATCH = 1000
-COUNT_CAP = 10_000
-"""A list counts its matches up to this many: past it the page says "more than", and no count scans a tenant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,39 +95,24 @@ class ConsoleReads:
             query = query.where(self._search(filters.q))
         return query
 
-    async def transactions_page(
-        self, filters: TransactionFilters, page: int, page_size: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """A page, newest first, and the number of matches up to COUNT_CAP + 1 (more means "more than")."""
-        query = self._filtered(select(transactions), filters)
-        query = query.order_by(transactions.c.created_at.desc(), transactions.c.id.desc())
-        query = query.limit(page_size).offset((page - 1) * page_size)
-        capped = self._filtered(select(transactions.c.id), filters).limit(COUNT_CAP + 1).subquery()
+    def transactions_statement(self, filters: TransactionFilters, window: Window, page_size: int) -> Select[Any]:
+        return keyset.window_statement(self._filtered(select(transactions), filters), transactions, window, page_size)
+
+    async def transactions_page(self, filters: TransactionFilters, window: Window, page_size: int) -> Page:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            total = (await conn.execute(select(func.count()).select_from(capped))).scalar_one()
-        return [mapping.transaction_from_row(row).view() for row in rows], int(total)
+            rows = (await conn.execute(self.transactions_statement(filters, window, page_size))).mappings().all()
+        return keyset.page_of(rows, window, page_size, mapping.transaction_view)
 
     async def transactions_export(self, filters: TransactionFilters) -> AsyncIterator[dict[str, Any]]:
-        """Every matching transaction, newest first, read in batches by keyset so memory stays flat."""
-        after: tuple[datetime, uuid.UUID] | None = None
+        """Every matching transaction, newest first, read a page at a time so memory stays flat."""
+        window = Window()
         while True:
-            query = self._filtered(select(transactions), filters)
-            if after is not None:
-                query = query.where(
-                    or_(
-                        transactions.c.created_at < after[0],
-                        and_(transactions.c.created_at == after[0], transactions.c.id < after[1]),
-                    )
-                )
-            query = query.order_by(transactions.c.created_at.desc(), transactions.c.id.desc()).limit(EXPORT_BATCH)
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).mappings().all()
-            for row in rows:
-                yield mapping.transaction_from_row(row).view()
-            if len(rows) < EXPORT_BATCH:
+            page = await self.transactions_page(filters, window, EXPORT_BATCH)
+            for view in page.items:
+                yield view
+            if page.older is None:
                 return
-            after = (rows[-1]["created_at"], rows[-1]["id"])
+            window = Window(after=page.older)
 
     async def per_day(self, since: datetime, zone: str) -> list[dict[str, Any]]:
         """Count and amount per day (in the operator's time zone), gateway, currency and status: one scan that
@@ -168,25 +152,20 @@ class ConsoleReads:
                 "differences": int((await conn.execute(differences)).scalar_one()),
             }
 
-    async def refunds_page(self, status: str | None, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
-        where = [refunds.c.tenant_id == self._tenant_id]
-        if status:
-            where.append(refunds.c.status == status)
+    def refunds_statement(self, status: str | None, window: Window, page_size: int) -> Select[Any]:
         query = (
             select(refunds, transactions.c.currency, transactions.c.gateway)
             .select_from(refunds.join(transactions, transactions.c.id == refunds.c.transaction_id))
-            .where(*where)
-            .order_by(refunds.c.created_at.desc(), refunds.c.id.desc())
-            .limit(page_size)
-            .offset((page - 1) * page_size)
+            .where(refunds.c.tenant_id == self._tenant_id)
         )
+        if status:
+            query = query.where(refunds.c.status == status)
+        return keyset.window_statement(query, refunds, window, page_size)
+
+    async def refunds_page(self, status: str | None, window: Window, page_size: int) -> Page:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            total = (await conn.execute(select(func.count()).select_from(refunds).where(*where))).scalar_one()
-        return [
-            {**mapping.refund_from_row(row).view(), "currency": row["currency"], "gateway": row["gateway"]}
-            for row in rows
-        ], int(total)
+            rows = (await conn.execute(self.refunds_statement(status, window, page_size))).mappings().all()
+        return keyset.page_of(rows, window, page_size, _refund_view)
 
     async def reconciliation_runs(self, limit: int = 100) -> list[dict[str, Any]]:
         differences = (
@@ -224,6 +203,10 @@ class ConsoleReads:
         )
         async with self._engine.connect() as conn:
             return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+def _refund_view(row: RowMapping) -> dict[str, Any]:
+    return {**mapping.refund_from_row(row).view(), "currency": row["currency"], "gateway": row["gateway"]}
 
 
 def csv_row(view: dict[str, Any]) -> list[str]:

@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingress.console import actions
+from services.ingress.console import actions, paging
 from services.ingress.console.session import NotFoundHere, SignedIn, Viewer, allowed, checked_form, field
 from services.ingress.console.web import render, translate
 from shared.domain.errors import DomainError
 from shared.domain.money import Currency, Money
 from shared.domain.status import TransactionStatus
-from shared.persistence.console_reads import COUNT_CAP, CSV_HEADER, ConsoleReads, TransactionFilters, csv_row
+from shared.persistence.console_reads import CSV_HEADER, ConsoleReads, TransactionFilters, csv_row
 from shared.persistence.queries import TenantReads
 from shared.security.apikeys import Permission
 
@@ -104,29 +104,21 @@ FILTER_FIELDS = (
 @router.get("/transactions")
 async def transactions_list(request: Request, who: Viewer) -> Response:
     filters, raw = filters_of(request, who)
-    try:
-        page = max(1, min(int(request.query_params.get("page", "1")), 100_000))
-    except ValueError:
-        page = 1
-    reads = console_reads(who)
-    items, total = await who.ctx.read(
-        lambda engine: console_reads(who, engine).transactions_page(filters, page, PAGE_SIZE)
-    )
+    window, notice = paging.requested_window(request)
+    page = await who.ctx.read(lambda engine: console_reads(who, engine).transactions_page(filters, window, PAGE_SIZE))
     query = {k: v for k, v in raw.items() if v}
     return render(
         request,
         "transactions.html",
         who=who,
-        items=items,
-        total=min(total, COUNT_CAP),
-        more=total > COUNT_CAP,
-        page=page,
-        pages=max(1, -(-min(total, COUNT_CAP) // PAGE_SIZE)) + (1 if total > COUNT_CAP else 0),
+        notice=notice,
+        items=page.items,
+        pager=paging.pager(page, query),
         raw=raw,
         query=query,
         statuses=STATUSES,
         gateways=who.ctx.registry.names(),
-        accounts=await reads.account_ids(),
+        accounts=await console_reads(who).account_ids(),
         references=references(who),
     )
 
