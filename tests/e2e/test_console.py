@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingress import cursors
+from services.ingress.console.pages.transactions import PAGE_SIZE
+from shared.persistence.console_reads import EXPORT_BATCH
+from shared.persistence.keyset import Position
 from shared.security.apikeys import Permission
 from shared.security.cipher import Cipher
 from tests.support.console import OperatorLogin, csrf_of, make_operator, sign_in
@@ -254,3 +261,111 @@ async def test_a_reconciliation_needs_a_source_and_other_tenants_runs_are_not_fo
         "/console/reconciliations", data={k: v for k, v in form.items() if k != "csrf_token"}
     )
     assert tokenless.status_code == 403
+
+
+LISTED = re.compile(r'<a class="mono" href="/console/transactions/([0-9a-f-]{36})">')
+INVALID_CURSOR = "The list cursor is not valid"
+NEWEST_FIRST = "WHERE tenant_id = :tenant AND status = 'failed' ORDER BY created_at DESC, id DESC"
+NEWEST_FAILED_REFUNDS = f"SELECT transaction_id FROM refunds {NEWEST_FIRST}"
+NEWEST_FAILED_TRANSACTIONS = f"SELECT id FROM transactions {NEWEST_FIRST}"
+
+
+async def load(engine: AsyncEngine, world: TenantWorld, rows: int) -> None:
+    """Two in three rows failed, the rest pending; sixty rows share each second, so pages end inside a tie."""
+    transactions = text(
+        "INSERT INTO transactions (id, tenant_id, account_id, gateway, status, amount, currency, created_at) "
+        "SELECT gen_random_uuid(), :tenant, :account, 'cash', CASE WHEN n % 3 = 0 THEN 'pending' ELSE 'failed' END, "
+        "1000, 'UZS', timestamptz '2026-01-01' + (n / 60) * interval '1 second' FROM generate_series(1, :rows) AS n"
+    )
+    refunds = text(
+        "INSERT INTO refunds (id, tenant_id, transaction_id, amount, status, created_at) "
+        "SELECT gen_random_uuid(), tenant_id, id, 100, CASE status WHEN 'failed' THEN 'failed' ELSE 'succeeded' END, "
+        "created_at FROM transactions WHERE tenant_id = :tenant"
+    )
+    async with engine.begin() as conn:
+        await conn.execute(transactions, {"tenant": world.tenant_id, "account": world.accounts["cash"], "rows": rows})
+        await conn.execute(refunds, {"tenant": world.tenant_id})
+
+
+async def listed_ids(engine: AsyncEngine, world: TenantWorld, query: str) -> list[str]:
+    async with engine.connect() as conn:
+        return [str(row[0]) for row in await conn.execute(text(query), {"tenant": world.tenant_id})]
+
+
+def link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a rel="{rel}" href="([^"]+)">', page)
+    return None if found is None else html.unescape(found.group(1))
+
+
+async def walk(console: httpx.AsyncClient, url: str, rel: str) -> list[tuple[str, list[str]]]:
+    """From `url`, following the `rel` links to the end: each page's address and the ids it lists."""
+    pages: list[tuple[str, list[str]]] = []
+    following: str | None = url
+    while following is not None:
+        answer = await console.get(following)
+        assert answer.status_code == 200, answer.text[:500]
+        pages.append((following, LISTED.findall(answer.text)))
+        following = link(answer.text, rel)
+    return pages
+
+
+@pytest.mark.parametrize(
+    ("path", "newest_first"),
+    [("/console/transactions", NEWEST_FAILED_TRANSACTIONS), ("/console/refunds", NEWEST_FAILED_REFUNDS)],
+    ids=["transactions", "refunds"],
+)
+async def test_the_cursor_links_visit_every_filtered_row_once_newest_first_and_walk_back(
+    engine: AsyncEngine, cipher: Cipher, console: httpx.AsyncClient, tenant: TenantWorld, path: str, newest_first: str
+) -> None:
+    other = await make_tenant(engine, cipher)
+    await load(engine, other, 162)
+    await load(engine, tenant, 162)
+    expected = await listed_ids(engine, tenant, newest_first)
+    assert len(expected) == 2 * PAGE_SIZE + 8
+
+    forward = await walk(console, f"{path}?status=failed", "next")
+    assert [len(ids) for _, ids in forward] == [PAGE_SIZE, PAGE_SIZE, 8]
+    assert [tx_id for _, ids in forward for tx_id in ids] == expected
+    assert all("status=failed" in url and "page=" not in url for url, _ in forward)
+    first = (await console.get(forward[0][0])).text
+    assert link(first, "prev") is None and f"{PAGE_SIZE} " in first and "on this page" in first
+
+    backward = await walk(console, forward[-1][0], "prev")
+    assert [ids for _, ids in backward] == [ids for _, ids in reversed(forward)]
+    assert all("status=failed" in url for url, _ in backward)
+
+
+async def test_a_malformed_or_edited_cursor_shows_the_newest_page_with_a_notice(
+    engine: AsyncEngine, console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    await load(engine, tenant, 3)
+    newest = (await listed_ids(engine, tenant, NEWEST_FAILED_TRANSACTIONS))[0]
+    cursor = cursors.encode(Position(datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(newest)))
+    edited = cursor[:5] + ("A" if cursor[5] != "A" else "B") + cursor[6:]
+    refused = [
+        {"after": "not a cursor"},
+        {"before": "A" * 200},
+        {"before": cursor + "="},
+        {"after": edited},
+        {"before": cursor + "A"},
+        {"after": cursor, "before": cursor},
+    ]
+    for path in ("/console/transactions", "/console/refunds"):
+        for params in refused:
+            answer = await console.get(path, params={"status": "failed", **params})
+            assert answer.status_code == 200, (path, params, answer.text[:500])
+            assert INVALID_CURSOR in answer.text and newest in answer.text, (path, params)
+            assert link(answer.text, "prev") is None
+    untouched = await console.get("/console/transactions", params={"after": cursor, "page": "7"})
+    assert INVALID_CURSOR not in untouched.text and newest not in untouched.text
+
+
+async def test_the_export_streams_every_filtered_row_newest_first_across_batches(
+    engine: AsyncEngine, console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    await load(engine, tenant, 1600)
+    expected = await listed_ids(engine, tenant, NEWEST_FAILED_TRANSACTIONS)
+    assert len(expected) > EXPORT_BATCH
+    exported = await console.get("/console/transactions/export.csv", params={"status": "failed"})
+    assert exported.status_code == 200
+    assert [line.split(",")[0] for line in exported.text.strip().splitlines()[1:]] == expected
