@@ -18,6 +18,7 @@ from shared.gateways.registry import GatewayRegistry
 from shared.messages import COMMANDS_EXCHANGE, REQUEST_ID_HEADER, CommandMessage
 from shared.persistence import replica
 from shared.persistence.idempotency import IdempotencyStore
+from shared.persistence.unit_of_work import UnitOfWork
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 
@@ -45,6 +46,11 @@ class Ingress:
     rpc: RpcClient
     replica: AsyncEngine | None = None
     """BILLING_DATABASE_READ_URL's engine, when set."""
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work that only reads, on the primary (never the replica): a gateway's read method must see
+        every change the processor committed before it answered the gateway's previous call."""
+        return UnitOfWork(self.engine, self.cipher, read_only=True)
 
     async def read(self, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         """A read-only query that may see data a little behind the primary: on the replica when there is one."""

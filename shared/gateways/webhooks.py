@@ -12,6 +12,7 @@ from shared import logs
 from shared.broker.rpc import RpcClient
 from shared.gateways.base import GatewayAccount
 from shared.messages import CommandMessage
+from shared.persistence.port import UnitOfWorkPort
 from shared.problem import Problem
 from shared.settings import Settings
 
@@ -40,6 +41,10 @@ class IngressHost(Protocol):
 
     @property
     def rpc(self) -> RpcClient: ...
+
+    def reader(self) -> UnitOfWorkPort:
+        """A unit of work that only reads, on the primary: it sees every change committed before it starts."""
+        ...
 
     async def send(self, message: CommandMessage, command_id: str) -> None:
         """Hand a command to RabbitMQ under its type's routing key; a 503 Problem unless the broker confirmed it."""

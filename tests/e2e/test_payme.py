@@ -9,18 +9,31 @@ import sys
 import uuid
 from typing import Any
 
+import aio_pika
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.broker.rpc import GatewayCall, RpcClient
 from shared.gateways.payme import ADAPTER
+from shared.gateways.payme.protocol import basic_header
 from shared.gateways.payme.records import TIMEOUT_MS
+from shared.gateways.payme.webhook import answer_of
 from shared.persistence.admin import GatewayAccounts
 from shared.security.cipher import Cipher
 from shared.settings import Settings
 from tests.conftest import Servers, drop_vhost, new_vhost
 from tests.support.events import EventLog
 from tests.support.http import create, until
-from tests.support.payme import JSON_UTF8, MERCHANT, Payme, error_of, now_ms, payme_id, payme_tenant
+from tests.support.payme import (
+    JSON_UTF8,
+    KEY,
+    MERCHANT,
+    Payme,
+    error_of,
+    now_ms,
+    payme_id,
+    payme_tenant,
+)
 from tests.support.system import System, free_port, service_env
 from tests.support.world import TenantWorld
 
@@ -510,8 +523,11 @@ async def test_an_unanswered_call_is_a_system_error_payme_retries(
         await asyncio.to_thread(alone.wait_ready)
         world = await payme_tenant(engine, cipher)
         async with httpx.AsyncClient(base_url=alone.base_url, timeout=20) as http:
-            error = await Payme(http, world.accounts["payme"]).error("CheckTransaction", {"id": payme_id()})
+            alone_payme = Payme(http, world.accounts["payme"])
+            error = await alone_payme.error("PerformTransaction", {"id": payme_id()})
+            read = await alone_payme.error("CheckTransaction", {"id": payme_id()})
         assert error["code"] == -32400 and error["message"]["en"].startswith("System error")
+        assert read["code"] == -31003, "a read method is answered by the ingress itself, from the database"
     finally:
         alone.stop_all()
         await asyncio.to_thread(drop_vhost, vhost)
@@ -538,3 +554,66 @@ async def test_the_simulate_command_passes_against_the_running_service(
     assert "FAIL" not in result.stdout and "checks pass" in result.stdout
     passed, total = result.stdout.strip().splitlines()[-1].split()[0].split("/")
     assert passed == total and int(total) >= 15, result.stdout
+
+
+async def test_the_read_methods_the_ingress_answers_are_the_processors_answers_byte_for_byte(
+    client: httpx.AsyncClient, engine: AsyncEngine, cipher: Cipher, settings: Settings
+) -> None:
+    """CheckPerformTransaction, CheckTransaction and GetStatement are answered by the ingress; the processor still
+    answers them over request-reply (an ingress of an earlier version asks it): both answers are the same bytes."""
+    world = await payme_tenant(engine, cipher)
+    payme = Payme(client, world.accounts["payme"])
+    tx = await order(client, world, "twin-reads")
+    start = now_ms()
+    reads: list[tuple[str, dict[str, Any]]] = [
+        ("CheckPerformTransaction", {"amount": 1_500_000, "account": {"order_id": "twin-reads"}}),
+        ("CheckPerformTransaction", {"amount": 1_000, "account": {"order_id": "twin-reads"}}),
+        ("CheckPerformTransaction", {"amount": 1_500_000, "account": {"order_id": "nobody's"}}),
+        ("CheckTransaction", {"id": payme_id()}),
+    ]
+    ours, _ = await created(payme, "twin-reads")
+    reads += [("CheckTransaction", {"id": ours}), ("GetStatement", {"from": start - 1000, "to": now_ms() + 1000})]
+    await payme.result("PerformTransaction", {"id": ours})
+    reads += [("CheckTransaction", {"id": ours}), ("GetStatement", {"from": start - 1000, "to": now_ms() + 1000})]
+
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    rpc = RpcClient()
+    try:
+        await rpc.start(connection)
+        for number, (method, params) in enumerate(reads):
+            body = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+            here = await client.post(payme.path, json=body, headers={"Authorization": basic_header(KEY)})
+            call = GatewayCall(
+                gateway="payme",
+                tenant_id=world.tenant_id,
+                account_id=world.accounts["payme"],
+                operation=method,
+                params=params,
+            )
+            processor = answer_of(number, method, await rpc.call(call, 5))
+            assert here.content == processor.body, (method, params)
+    finally:
+        await connection.close()
+    assert tx["id"] in here.text
+
+
+async def test_a_read_after_a_change_was_answered_sees_that_change(
+    client: httpx.AsyncClient, engine: AsyncEngine, cipher: Cipher
+) -> None:
+    """The processor commits before it answers, and the ingress reads the primary: Payme's CheckTransaction right
+    after a Create, Perform or Cancel was answered always shows what that call did (many orders at once)."""
+    world = await payme_tenant(engine, cipher)
+
+    async def cycle(value: str) -> list[int]:
+        payme = Payme(client, world.accounts["payme"])  # one caller each: its own JSON-RPC ids
+        await order(client, world, value)
+        ours, _ = await created(payme, value)
+        seen = [(await payme.result("CheckTransaction", {"id": ours}))["state"]]
+        await payme.result("PerformTransaction", {"id": ours})
+        seen.append((await payme.result("CheckTransaction", {"id": ours}))["state"])
+        await payme.result("CancelTransaction", {"id": ours, "reason": 5})
+        seen.append((await payme.result("CheckTransaction", {"id": ours}))["state"])
+        return seen
+
+    states = await asyncio.gather(*(cycle(f"seen-{n}") for n in range(24)))
+    assert states == [[1, 2, -2]] * 24

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from shared.broker.rpc import GatewayCall
+from shared.clock import Clock
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import GatewayAccount
@@ -57,22 +58,63 @@ Answer = Callable[[PaymeCallContext], Awaitable[dict[str, Any]]]
 """One method's work within its call's context: the JSON-RPC result, or a PaymeError."""
 
 
-class PaymeCalls:
-    def __init__(self, deps: ProcessorDeps) -> None:
-        self._deps = deps
+READ_METHODS = frozenset({"CheckPerformTransaction", "CheckTransaction", "GetStatement"})
+"""The methods that change nothing: the ingress answers them itself, from the primary (no broker round trip)."""
+
+
+async def _envelope(answer: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON-RPC `result` or `error` member; the ingress adds the rest."""
+    try:
+        return {"result": await answer}
+    except PaymeError as error:
+        return {"error": error.body()}
+
+
+class PaymeReads:
+    """Payme's read methods, answered from committed rows by a unit of work that only reads.
+
+    The processor commits a change before it answers the call that made it, so a read that starts after that
+    answer, on the primary, sees it: whichever service runs this, the answer is the same.
+    """
+
+    def __init__(self, reader: Callable[[], UnitOfWorkPort], clock: Clock) -> None:
+        self._reader = reader
+        self._clock = clock
 
     async def __call__(self, call: GatewayCall) -> dict[str, Any]:
-        """The JSON-RPC `result` or `error` member; the ingress adds the envelope."""
-        try:
-            return {"result": await self._dispatch(call)}
-        except PaymeError as error:
-            return {"error": error.body()}
+        return await _envelope(self.result(call))
 
-    async def _dispatch(self, call: GatewayCall) -> dict[str, Any]:
+    async def result(self, call: GatewayCall) -> dict[str, Any]:
         match call.operation:
             case "CheckPerformTransaction":
                 order = _params(call, CheckPerformParams)
-                return await self._read(call, lambda context: self._check_perform(context, order))
+                return await self._read(call, lambda context: _check_perform(context, order))
+            case "CheckTransaction":
+                check = _params(call, IdParams)
+                return await self._read(call, lambda context: _check(context, check))
+            case "GetStatement":
+                period = _params(call, StatementParams)
+                return await self._read(call, lambda context: _statement(context, period))
+            case _:
+                raise PaymeError(Fault.METHOD_NOT_FOUND, call.operation)
+
+    async def _read(self, call: GatewayCall, answer: Answer) -> dict[str, Any]:
+        async with self._reader() as uow:
+            return await answer(await _context(uow, call, self._clock))
+
+
+class PaymeCalls:
+    def __init__(self, deps: ProcessorDeps) -> None:
+        self._deps = deps
+        self._reads = PaymeReads(deps.reader, deps.clock)
+
+    async def __call__(self, call: GatewayCall) -> dict[str, Any]:
+        return await _envelope(self._dispatch(call))
+
+    async def _dispatch(self, call: GatewayCall) -> dict[str, Any]:
+        if call.operation in READ_METHODS:
+            return await self._reads.result(call)  # from an ingress of an earlier version
+        match call.operation:
             case "CreateTransaction":
                 create = _params(call, CreateParams)
                 return await self._write(call, create.id, lambda context: self._create(context, create))
@@ -82,12 +124,6 @@ class PaymeCalls:
             case "CancelTransaction":
                 cancel = _params(call, CancelParams)
                 return await self._write(call, cancel.id, lambda context: self._cancel(context, cancel))
-            case "CheckTransaction":
-                check = _params(call, IdParams)
-                return await self._read(call, lambda context: self._check(context, check))
-            case "GetStatement":
-                period = _params(call, StatementParams)
-                return await self._read(call, lambda context: self._statement(context, period))
             case "SetFiscalData":
                 fiscal = _params(call, FiscalParams)
                 return await self._write(call, fiscal.id, lambda context: self._fiscal(context, fiscal))
@@ -96,15 +132,9 @@ class PaymeCalls:
             case _:
                 raise PaymeError(Fault.METHOD_NOT_FOUND, call.operation)
 
-    async def _read(
-        self, call: GatewayCall, answer: Callable[[PaymeCallContext], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        async with self._deps.reader() as uow:
-            return await answer(await self._context(uow, call))
-
     async def _write(self, call: GatewayCall, payme_id: str, change: Answer) -> dict[str, Any]:
         async with self._deps.uow() as uow:
-            context = await self._context(uow, call)
+            context = await _context(uow, call, self._deps.clock)
             actor, request_id = f"gateway:payme:{call.account_id}", f"payme:{call.operation}:{payme_id}"
 
             async def record(outcome: str) -> None:
@@ -128,23 +158,12 @@ class PaymeCalls:
             await record("ok")
             return answer
 
-    async def _context(self, uow: UnitOfWorkPort, call: GatewayCall) -> PaymeCallContext:
-        account = await uow.accounts(call.tenant_id).get(call.account_id)
-        if account is None or account.gateway != "payme":
-            raise PaymeError(Fault.UNAUTHORIZED)  # removed since the ingress checked the key
-        return PaymeCallContext(uow, account, PaymeConfig.model_validate(account.config), self._deps.clock())
-
-    async def _check_perform(self, context: PaymeCallContext, params: CheckPerformParams) -> dict[str, Any]:
-        order = await self._order(context, params.account, lock=False)
-        rules.admit(order, params.amount, context.config)
-        return records.check_perform_result(order)
-
     async def _create(self, context: PaymeCallContext, params: CreateParams) -> dict[str, Any]:
         known = await context.repo.find_by_detail(context.account.id, PAYME_ID, params.id)
         if known is None:
             if context.now_ms - params.time > records.TIMEOUT_MS:
                 raise PaymeError(Fault.TRANSACTION_EXPIRED)  # stale from the start: nothing to record
-            order = await self._order(context, params.account, lock=True)
+            order = await _order(context, params.account, lock=True)
             # A twin of this call may have recorded the id while we waited for the order's lock.
             known = await context.repo.find_by_detail(context.account.id, PAYME_ID, params.id)
             if known is None:
@@ -180,7 +199,7 @@ class PaymeCalls:
         return tx
 
     async def _perform(self, context: PaymeCallContext, params: IdParams) -> dict[str, Any]:
-        tx = await self._payme_transaction(context, params.id)
+        tx = await _payme_transaction(context, params.id)
         match records.state(tx):
             case records.CREATED:
                 if records.timed_out(tx, context.now_ms):
@@ -196,7 +215,7 @@ class PaymeCalls:
         return records.perform_result(tx)
 
     async def _cancel(self, context: PaymeCallContext, params: CancelParams) -> dict[str, Any]:
-        tx = await self._payme_transaction(context, params.id)
+        tx = await _payme_transaction(context, params.id)
         match records.state(tx):
             case records.CREATED:
                 if params.reason == records.REASON_TIMEOUT:
@@ -217,15 +236,8 @@ class PaymeCalls:
                 pass  # canceled before: the stored answer, unchanged
         return records.cancel_result(tx)
 
-    async def _check(self, context: PaymeCallContext, params: IdParams) -> dict[str, Any]:
-        return records.check_result(await self._payme_transaction(context, params.id, lock=False))
-
-    async def _statement(self, context: PaymeCallContext, params: StatementParams) -> dict[str, Any]:
-        found = await context.repo.in_detail_range(context.account.id, "payme_time", params.from_, params.to)
-        return {"transactions": [records.statement_entry(tx) for tx in found]}
-
     async def _fiscal(self, context: PaymeCallContext, params: FiscalParams) -> dict[str, Any]:
-        tx = await self._payme_transaction(context, params.id)
+        tx = await _payme_transaction(context, params.id)
         stored = tx.details.get("fiscal_data")
         fiscal = {**(stored if isinstance(stored, dict) else {}), params.type.lower(): params.fiscal_data}
         tx.update(context.now, details={"fiscal_data": fiscal})
@@ -241,24 +253,48 @@ class PaymeCalls:
             raise PaymeError(Fault.UNAUTHORIZED)
         return {"success": True}
 
-    async def _payme_transaction(self, context: PaymeCallContext, payme_id: str, *, lock: bool = True) -> Transaction:
-        tx = await context.repo.find_by_detail(context.account.id, PAYME_ID, payme_id, lock=lock)
-        if tx is None:
-            raise PaymeError(Fault.TRANSACTION_NOT_FOUND)
-        return tx
 
-    async def _order(self, context: PaymeCallContext, account: dict[str, Any], *, lock: bool) -> Transaction:
-        """The order Payme names in `account`: by the creator's value, else by our transaction id."""
-        field = context.config.account_field
-        value = account.get(field)
-        if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
-            raise PaymeError(Fault.ORDER_NOT_FOUND, field)
-        order = await context.repo.find_by_detail(context.account.id, ("account", field), str(value), lock=lock)
-        if order is None:
-            order = await _by_own_id(context.repo, context.account.id, str(value), lock=lock)
-        if order is None or order.gateway != "payme" or order.deleted_at is not None:
-            raise PaymeError(Fault.ORDER_NOT_FOUND, field)
-        return order
+async def _context(uow: UnitOfWorkPort, call: GatewayCall, clock: Clock) -> PaymeCallContext:
+    account = await uow.accounts(call.tenant_id).get(call.account_id)
+    if account is None or account.gateway != "payme":
+        raise PaymeError(Fault.UNAUTHORIZED)  # removed since the ingress checked the key
+    return PaymeCallContext(uow, account, PaymeConfig.model_validate(account.config), clock())
+
+
+async def _check_perform(context: PaymeCallContext, params: CheckPerformParams) -> dict[str, Any]:
+    order = await _order(context, params.account, lock=False)
+    rules.admit(order, params.amount, context.config)
+    return records.check_perform_result(order)
+
+
+async def _check(context: PaymeCallContext, params: IdParams) -> dict[str, Any]:
+    return records.check_result(await _payme_transaction(context, params.id, lock=False))
+
+
+async def _statement(context: PaymeCallContext, params: StatementParams) -> dict[str, Any]:
+    found = await context.repo.in_detail_range(context.account.id, "payme_time", params.from_, params.to)
+    return {"transactions": [records.statement_entry(tx) for tx in found]}
+
+
+async def _payme_transaction(context: PaymeCallContext, payme_id: str, *, lock: bool = True) -> Transaction:
+    tx = await context.repo.find_by_detail(context.account.id, PAYME_ID, payme_id, lock=lock)
+    if tx is None:
+        raise PaymeError(Fault.TRANSACTION_NOT_FOUND)
+    return tx
+
+
+async def _order(context: PaymeCallContext, account: dict[str, Any], *, lock: bool) -> Transaction:
+    """The order Payme names in `account`: by the creator's value, else by our transaction id."""
+    field = context.config.account_field
+    value = account.get(field)
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise PaymeError(Fault.ORDER_NOT_FOUND, field)
+    order = await context.repo.find_by_detail(context.account.id, ("account", field), str(value), lock=lock)
+    if order is None:
+        order = await _by_own_id(context.repo, context.account.id, str(value), lock=lock)
+    if order is None or order.gateway != "payme" or order.deleted_at is not None:
+        raise PaymeError(Fault.ORDER_NOT_FOUND, field)
+    return order
 
 
 def _params(call: GatewayCall, model: type[ParamsT]) -> ParamsT:

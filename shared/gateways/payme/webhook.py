@@ -1,4 +1,5 @@
-"""Payme's Merchant API endpoint: JSON-RPC in, authenticated here, answered by the processor over request-reply."""
+"""Payme's Merchant API endpoint: JSON-RPC in, authenticated here; the read methods answered here from the primary,
+the others by the processor over request-reply (it owns every change)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from shared.broker.rpc import GatewayCall, RpcUnavailable
+from shared.broker.rpc import GatewayCall, GatewayReply, RpcUnavailable
+from shared.clock import utc_now
 from shared.gateways.base import GatewayAccount
 from shared.gateways.payme.errors import Fault, PaymeError
+from shared.gateways.payme.handlers import READ_METHODS, PaymeReads
 from shared.gateways.payme.protocol import (
     JSON_UTF8,
     PasswordParams,
@@ -67,27 +70,45 @@ async def payme_call(account_id: str, request: Request, host: Host) -> Response:
         operation=rpc.method,
         params=params.model_dump(mode="json", by_alias=True),
     )
-    try:
-        reply = await host.rpc.call(call, host.settings.rpc_timeout_s)
-    except RpcUnavailable as exc:
-        log.warning("payme call unanswered", extra={"method": rpc.method, "error": str(exc)[:300]})
-        return _refuse(rpc.id, Fault.SYSTEM_ERROR)
-    finally:
-        if isinstance(params, PasswordParams):
-            host.accounts.clear()  # the next call authenticates with the new key (or still the old one)
+    if rpc.method in READ_METHODS:
+        reply = await _read_here(host, call)
+    else:
+        try:
+            reply = await host.rpc.call(call, host.settings.rpc_timeout_s)
+        except RpcUnavailable as exc:
+            log.warning("payme call unanswered", extra={"method": rpc.method, "error": str(exc)[:300]})
+            return _refuse(rpc.id, Fault.SYSTEM_ERROR)
+        finally:
+            if isinstance(params, PasswordParams):
+                host.accounts.clear()  # the next call authenticates with the new key (or still the old one)
+    return answer_of(rpc.id, rpc.method, reply)
+
+
+def answer_of(request_id: RequestId, method: str, reply: GatewayReply) -> Response:
+    """Payme's answer to a call from its reply, whether the processor or this ingress produced it."""
     body = reply.body if reply.ok and isinstance(reply.body, dict) else None
     if body is None or ("result" not in body and "error" not in body):
-        log.warning("payme call failed in the processor", extra={"method": rpc.method, "error": reply.error})
-        return _refuse(rpc.id, Fault.SYSTEM_ERROR)
+        log.warning("payme call failed", extra={"method": method, "error": reply.error})
+        return _refuse(request_id, Fault.SYSTEM_ERROR)
     if "error" in body:
-        return _answer({"jsonrpc": "2.0", "id": rpc.id, "result": None, "error": body["error"]})
-    return _answer(success(rpc.id, body["result"]))
+        return _answer({"jsonrpc": "2.0", "id": request_id, "result": None, "error": body["error"]})
+    return _answer(success(request_id, body["result"]))
 
 
 @router.api_route("/payme/{account_id}", methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
 async def payme_not_post(account_id: str) -> Response:
     """Anything but POST is refused in Payme's own terms."""
     return _refuse(None, Fault.NOT_POST)
+
+
+async def _read_here(host: IngressHost, call: GatewayCall) -> GatewayReply:
+    """A read method answered by the ingress itself, as the processor would answer it over request-reply: the
+    same code on the same committed rows, the body shaped by the same reply model (no broker round trip)."""
+    try:
+        body = await PaymeReads(host.reader, utc_now)(call)
+    except Exception as exc:  # the processor answers any failure as a failed call; so does this
+        return GatewayReply(ok=False, error=repr(exc)[:500])
+    return GatewayReply.model_validate(GatewayReply(body=body).model_dump(mode="json"))
 
 
 async def _account(host: IngressHost, account_id: str) -> GatewayAccount | None:
