@@ -14,7 +14,8 @@ from shared import metrics, tracing
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.messages import EVENTS_EXCHANGE
 from shared.persistence.errors import DatabaseUnavailable
-from shared.persistence.outbox import OutboxListener, OutboxStore, UnsentEvent, listen
+from shared.persistence.notices import OUTBOX_CHANNEL, Listener, listen
+from shared.persistence.outbox import OutboxStore, UnsentEvent
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class OutboxRelay:
         self._measured_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener: OutboxListener | None = None
+        listener: Listener | None = None
         try:
             while not stop.is_set():
                 if listener is None or listener.is_closed():
@@ -58,9 +59,9 @@ class OutboxRelay:
             if listener is not None and not listener.is_closed():
                 await listener.close()
 
-    async def _listen(self) -> OutboxListener | None:
+    async def _listen(self) -> Listener | None:
         try:
-            return await listen(self._listen_dsn, self._wake.set, LISTEN_CONNECT_TIMEOUT_S)
+            return await listen(self._listen_dsn, OUTBOX_CHANNEL, self._wake.set, LISTEN_CONNECT_TIMEOUT_S)
         except DatabaseUnavailable as exc:
             log.warning("outbox relay polls without LISTEN: %s", exc)
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import tracing
 from shared.persistence import driver
-from shared.persistence.errors import DatabaseUnavailable, translated
-from shared.persistence.unit_of_work import OUTBOX_CHANNEL
 
 # The body goes out as PostgreSQL stored it (no decode and re-encode); the header and trace fields are read
 # beside it. A replica takes a transaction's events only if it gets that transaction's advisory lock (held
@@ -61,31 +59,6 @@ class UnsentBatch:
     async def mark_sent(self) -> None:
         if self.events:
             await self._db.execute(MARK_SENT, [event.id for event in self.events])
-
-
-class OutboxListener:
-    """A connection of its own, LISTENing for commits that wrote events (the outbox trigger's NOTIFY)."""
-
-    def __init__(self, connection: asyncpg.Connection) -> None:
-        self._connection = connection
-
-    def is_closed(self) -> bool:
-        return bool(self._connection.is_closed())
-
-    async def close(self) -> None:
-        with translated():
-            await self._connection.close()
-
-
-async def listen(dsn: str, wake: Callable[[], None], timeout_s: float) -> OutboxListener:
-    """Call `wake` at each commit that wrote events; DatabaseUnavailable if PostgreSQL cannot be reached."""
-    try:
-        with translated():
-            connection = await asyncpg.connect(dsn, timeout=timeout_s)
-            await connection.add_listener(OUTBOX_CHANNEL, lambda *_: wake())
-    except TimeoutError as exc:
-        raise DatabaseUnavailable(f"no connection within {timeout_s} s") from exc
-    return OutboxListener(connection)
 
 
 class OutboxStore:
