@@ -32,7 +32,8 @@ from shared.messages import (
     RunReconciliationMessage,
 )
 from shared.persistence.database import create_engine, raw_dsn
-from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.notices import REPORTING_CHANNEL, Watch
+from shared.persistence.unit_of_work import RatesCache, UnitOfWork
 from shared.rates.sources import configured_source
 from shared.reconciliation.engine import Reconciler
 from shared.security.cipher import Cipher
@@ -48,6 +49,7 @@ class Processor:
     scheduler: Scheduler
     consumer: CommandConsumer
     nightly: NightlyReconciliation
+    rates_watch: Watch
 
 
 def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock: Clock = utc_now) -> Processor:
@@ -55,7 +57,8 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
     cipher = Cipher(secret_key(settings))
     registry = registry or GatewayRegistry.load()
     publisher = ConfirmedPublisher(settings.amqp_url)
-    uow = functools.partial(UnitOfWork, engine, cipher)
+    rates = RatesCache()
+    uow = functools.partial(UnitOfWork, engine, cipher, rates=rates)
     handlers = TransactionHandlers(uow, registry, clock)
     reconciler = Reconciler(engine, uow, registry, clock)
 
@@ -93,7 +96,8 @@ def bootstrap(settings: Settings, registry: GatewayRegistry | None = None, clock
         gateway_ticks=[wiring.tick for wiring in wirings if wiring.tick is not None],
     )
     nightly = NightlyReconciliation(engine, reconciler, registry, cipher, clock)
-    return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly)
+    rates_watch = rates.watch(raw_dsn(settings.database_url), REPORTING_CHANNEL)
+    return Processor(broker, publisher, handlers, relay, scheduler, consumer, nightly, rates_watch)
 
 
 async def serve(settings: Settings) -> None:
@@ -108,6 +112,7 @@ async def serve(settings: Settings) -> None:
         await processor.publisher.start()
         await processor.broker.start()
         background.append(asyncio.create_task(processor.relay.run(stopping)))
+        background.append(asyncio.create_task(processor.rates_watch.run(stopping)))
         background.append(asyncio.create_task(processor.scheduler.run(stopping)))
         if settings.nightly_reconciliation:
             background.append(asyncio.create_task(processor.nightly.run(stopping)))

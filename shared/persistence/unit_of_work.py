@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +22,7 @@ from shared.domain.transaction import Transaction
 from shared.messages import cloud_event
 from shared.persistence import driver
 from shared.persistence.errors import as_unavailable, translated
+from shared.persistence.notices import NoticedCache
 from shared.persistence.repositories import (
     AccountRepository,
     DifferenceRepository,
@@ -32,7 +33,9 @@ from shared.security.cipher import Cipher
 from shared.security.pan import mask_pans
 
 log = logging.getLogger(__name__)
-OUTBOX_CHANNEL = "billing_outbox"
+RatesCache = NoticedCache[tuple[uuid.UUID, date, str], list[asyncpg.Record]]
+"""A tenant's reporting currency and the rates that may convert a currency into it near a day (REPORTING_RATES),
+kept while the processor LISTENs on billing_reporting: a commit looks them up without a round trip."""
 STATUS_REACHED = {
     EventType.TRANSACTION_CREATED: "pending",
     EventType.TRANSACTION_COMPLETED: "completed",
@@ -67,10 +70,13 @@ class UnitOfWork:
     statement reads its own snapshot, which is what a read committed transaction gives a reader anyway.
     """
 
-    def __init__(self, engine: AsyncEngine, cipher: Cipher, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: AsyncEngine, cipher: Cipher, *, read_only: bool = False, rates: RatesCache | None = None
+    ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._read_only = read_only
+        self._rates = rates
         self._conn: AsyncConnection | None = None
         self._db: asyncpg.Connection | None = None
         self._tx: DriverTransaction | None = None
@@ -194,7 +200,13 @@ class UnitOfWork:
     async def _reporting(self, tx: Transaction) -> dict[str, Any] | None:
         """The transaction in its tenant's reporting currency at the rate of the day (UTC) of its last change."""
         day = tx.updated_at.astimezone(UTC).date()
-        rows = await self._asyncpg.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
+
+        async def read() -> list[asyncpg.Record]:
+            return list(
+                await self._asyncpg.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
+            )
+
+        rows = await (read() if self._rates is None else self._rates.get((tx.tenant_id, day, tx.currency), read))
         if not rows:
             return None
         target = Currency.of(rows[0]["reporting_currency"])

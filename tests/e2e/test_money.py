@@ -121,3 +121,25 @@ async def test_a_payment_shows_its_conversion_in_the_api_and_in_its_event(
     assert completed.body["data"]["reporting"] == tx["reporting"]
     audit = (await client.get(f"/v1/transactions/{tx['id']}/audit", headers=tenant.auth)).json()["items"]
     assert audit[-1]["after"]["reporting"] == tx["reporting"]
+
+
+async def test_a_rate_or_a_reporting_currency_changed_between_two_payments_applies_to_the_second(
+    system: System, client: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    """The processor keeps rates and reporting currencies while it hears PostgreSQL's notices of their changes:
+    a change is seen by the very next payment, never served stale from that cache."""
+    patched = await client.patch("/v1/tenant", json={"reporting_currency": "MDL"}, headers=tenant.auth)
+    assert patched.status_code == 200
+    before = await paid(client, tenant, amount=100_000)
+    assert before["reporting"] is None, "no MDL rate yet"
+
+    today = datetime.now(UTC).date()
+    for day in (today - timedelta(days=1), today):
+        await billing_json(system, "rates", "set", "--date", day.isoformat(), "--currency", "MDL", "--rate", "91.5")
+    after_rate = await paid(client, tenant, amount=100_000)
+    assert after_rate["reporting"]["currency"] == "MDL" and after_rate["reporting"]["amount"] == 1093
+
+    patched = await client.patch("/v1/tenant", json={"reporting_currency": "UZS"}, headers=tenant.auth)
+    assert patched.status_code == 200
+    after_currency = await paid(client, tenant, amount=100_000)
+    assert after_currency["reporting"]["currency"] == "UZS" and after_currency["reporting"]["amount"] == 100_000

@@ -100,6 +100,20 @@ async def test_a_payment_reaches_the_endpoint_signed_and_is_listed_as_delivered(
     assert len(receiver.requests) == 1, "transaction.created is not among the endpoint's events"
 
 
+async def test_the_first_endpoint_of_a_tenant_that_paid_before_gets_the_very_next_payment(
+    client: httpx.AsyncClient, engine: AsyncEngine, cipher: Cipher, receiver: Receiver
+) -> None:
+    """The worker skips events of tenants without an endpoint from a set it keeps while it hears PostgreSQL's
+    notices: an endpoint added between two payments gets the second one's event."""
+    world = await make_tenant(engine, cipher)
+    await paid(client, world)
+    await paid(client, world)  # the worker has now seen this tenant without an endpoint
+    endpoint = await add_endpoint(client, world, receiver.url)
+    tx = await paid(client, world)
+    (request,) = await receiver.wait_for(1)
+    assert Webhook(endpoint["secret"]).verify(request.body, request.headers)["subject"] == tx["id"]
+
+
 async def test_three_failures_then_ok_is_delivered_once_after_four_attempts_and_never_again(
     client: httpx.AsyncClient, tenant: TenantWorld
 ) -> None:
