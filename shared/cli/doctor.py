@@ -28,6 +28,12 @@ MAX_PROBED_URLS = 20
 MIGRATE = "run `billing migrate` (it creates the database if missing and applies every migration)"
 
 
+AUTOVACUUM_OFF = (
+    "autovacuum is off on this server: the busy tables (transactions, outbox, audit_log) are never vacuumed or"
+    " analysed, and their queries slow down as they grow (turn autovacuum on, or VACUUM ANALYZE them regularly)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
@@ -100,7 +106,10 @@ async def _database(settings: Settings) -> Check:
     name = urlparse(raw_dsn(settings.database_url)).path.lstrip("/") or "billing"
     try:
         connection = await asyncpg.connect(raw_dsn(settings.database_url), timeout=TIMEOUT_S)
-        await connection.close()
+        try:
+            autovacuum = await connection.fetchval("SHOW autovacuum")
+        finally:
+            await connection.close()
         heads = await current_heads(settings.database_url)
     except asyncpg.InvalidCatalogNameError:
         return fail("database", f"the database {name!r} does not exist", MIGRATE)
@@ -114,7 +123,10 @@ async def _database(settings: Settings) -> Check:
     if heads != wanted:
         have = ", ".join(heads) or "no schema"
         return fail("database", f"migrations at {have}, the code needs {', '.join(wanted)}", MIGRATE)
-    return ok("database", f"{name!r} reachable, migrations at head ({', '.join(wanted)})")
+    detail = f"{name!r} reachable, migrations at head ({', '.join(wanted)})"
+    if autovacuum != "on":
+        detail += f"; note: {AUTOVACUUM_OFF}"
+    return ok("database", detail)
 
 
 async def _connect_broker(settings: Settings, found: Findings) -> AbstractRobustConnection | None:

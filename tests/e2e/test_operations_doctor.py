@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 import uuid
 
+import asyncpg
 from cryptography.fernet import Fernet
 
+from shared.persistence.database import raw_dsn
 from tests.support.system import System, free_port
 from tests.support.world import TenantWorld
 
 CHECKS = ("configuration", "database", "broker", "workers", "accounts", "webhooks")
+
+
+async def server_setting(database_url: str, name: str) -> str:
+    connection = await asyncpg.connect(raw_dsn(database_url))
+    try:
+        return str(await connection.fetchval(f"SHOW {name}"))
+    finally:
+        await connection.close()
 
 
 def doctor(env: dict[str, str]) -> tuple[int, dict[str, str]]:
@@ -35,6 +46,8 @@ def test_all_checks_pass_against_the_running_system(system: System, tenant: Tena
         r"billing\.refunds [1-9]", lines["workers"]
     )
     assert "webhook URL(s) routed" in lines["webhooks"], "the tenant's integrator account has a webhook"
+    autovacuum_off = asyncio.run(server_setting(system.env["BILLING_DATABASE_URL"], "autovacuum")) != "on"
+    assert ("autovacuum is off" in lines["database"]) == autovacuum_off, lines["database"]
 
 
 def test_a_wrong_secret_key_fails_the_accounts_check_with_a_fix(system: System, tenant: TenantWorld) -> None:
