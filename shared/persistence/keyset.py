@@ -25,10 +25,12 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The page to read: the rows older than `after`, or newer than `before`, or the newest when neither is set."""
+    """The page to read: the rows older than `after`, or newer than `before`, or the newest when neither is set
+    (skipping `skip` of them: a page asked for by its number, which costs what it skips)."""
 
     after: Position | None = None
     before: Position | None = None
+    skip: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ def window_statement(query: Select[Any], table: Table, window: Window, page_size
         return query.where(newer_than(table, window.before)).order_by(*oldest_first(table)).limit(page_size + 1)
     if window.after is not None:
         query = query.where(older_than(table, window.after))
-    return query.order_by(*newest_first(table)).limit(page_size + 1)
+    return query.order_by(*newest_first(table)).offset(window.skip or None).limit(page_size + 1)
 
 
 def page_of(
@@ -89,7 +91,7 @@ def page_of(
         shown.reverse()
     if not shown:
         return Page()
-    has_newer = goes_on if walking_back else window.after is not None
+    has_newer = goes_on if walking_back else window.after is not None or window.skip > 0
     has_older = walking_back or goes_on
     return Page(
         [view(row) for row in shown],

@@ -335,6 +335,24 @@ async def test_the_cursor_links_visit_every_filtered_row_once_newest_first_and_w
     assert all("status=failed" in url for url, _ in backward)
 
 
+async def test_a_bookmarked_page_number_opens_that_page_and_its_links_go_on_by_cursor(
+    engine: AsyncEngine, console: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    """The contract's `page` parameter: page 2 is the second page of the filtered list, newest first."""
+    await load(engine, tenant, 162)
+    expected = await listed_ids(engine, tenant, NEWEST_FAILED_TRANSACTIONS)
+    forward = await walk(console, "/console/transactions?status=failed", "next")
+    second = await console.get("/console/transactions", params={"status": "failed", "page": "2"})
+    assert second.status_code == 200
+    assert LISTED.findall(second.text) == expected[PAGE_SIZE : 2 * PAGE_SIZE] == forward[1][1]
+    newer = link(second.text, "prev")
+    assert newer is not None and "page=" not in newer
+    assert LISTED.findall((await console.get(newer)).text) == expected[:PAGE_SIZE]
+    for nonsense in ("0", "-1", "two", "²", "99999", "1" * 5000):
+        answer = await console.get("/console/transactions", params={"status": "failed", "page": nonsense})
+        assert answer.status_code == 200 and LISTED.findall(answer.text) == expected[:PAGE_SIZE], nonsense
+
+
 async def test_a_malformed_or_edited_cursor_shows_the_newest_page_with_a_notice(
     engine: AsyncEngine, console: httpx.AsyncClient, tenant: TenantWorld
 ) -> None:

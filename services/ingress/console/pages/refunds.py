@@ -18,7 +18,7 @@ REFUND_STATUSES = ("requested", "succeeded", "failed")
 async def refunds_list(request: Request, who: Viewer) -> Response:
     status = request.query_params.get("status", "")
     chosen = status if status in REFUND_STATUSES else None
-    window, notice = paging.requested_window(request)
+    window, notice = paging.requested_window(request, PAGE_SIZE)
     page = await who.ctx.read(lambda engine: console_reads(who, engine).refunds_page(chosen, window, PAGE_SIZE))
     return render(
         request,

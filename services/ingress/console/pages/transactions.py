@@ -104,7 +104,7 @@ FILTER_FIELDS = (
 @router.get("/transactions")
 async def transactions_list(request: Request, who: Viewer) -> Response:
     filters, raw = filters_of(request, who)
-    window, notice = paging.requested_window(request)
+    window, notice = paging.requested_window(request, PAGE_SIZE)
     page = await who.ctx.read(lambda engine: console_reads(who, engine).transactions_page(filters, window, PAGE_SIZE))
     query = {k: v for k, v in raw.items() if v}
     return render(
