@@ -29,7 +29,7 @@ from sandbox import Sandbox, Session, machine, run, utc_stamp, write_results
 from window import StepFailed
 
 from services.ingress import cursors
-from shared.persistence.queries import Position
+from shared.persistence.keyset import Position
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 LOAD_CHUNK = 100_000

@@ -15,7 +15,7 @@ from sqlalchemy.types import Text
 
 from shared.domain.transaction import Transaction
 from shared.persistence import driver, keyset, mapping
-from shared.persistence.keyset import Position as Position  # bench/ imports it from here
+from shared.persistence.keyset import Position
 from shared.persistence.tables import audit_log, refunds, transactions
 
 SORTS = {
