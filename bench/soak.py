@@ -225,6 +225,7 @@ class Record:
     started_at: float
     ends: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     error_times: list[float] = field(default_factory=list)
     dropped: int = 0
@@ -240,10 +241,26 @@ class Record:
         ended = time.perf_counter()
         self.ends.append(ended - self.started_at)  # appended in completion order: sorted
         self.latencies.append(ended - began)
+        self.names.append(name)
 
-    def between(self, start: float, end: float) -> list[float]:
-        """Latencies of the operations that ended in [start, end) seconds since the start."""
-        return self.latencies[bisect.bisect_left(self.ends, start) : bisect.bisect_left(self.ends, end)]
+    def between(self, start: float, end: float, name: str | None = None) -> list[float]:
+        """Latencies of the operations (of one kind, if named) that ended in [start, end) seconds since the start."""
+        window = slice(bisect.bisect_left(self.ends, start), bisect.bisect_left(self.ends, end))
+        if name is None:
+            return self.latencies[window]
+        return [took for took, kind in zip(self.latencies[window], self.names[window], strict=True) if kind == name]
+
+    def p99_by_operation(self, seconds: int, span: float) -> list[str]:
+        """Each kind of operation's p99, first window against last: which of them drifts."""
+        lines = []
+        for name in OPERATIONS:
+            first, last = self.between(0, span, name), self.between(seconds - span, seconds, name)
+            if first and last:
+                lines.append(
+                    f"  {name:<14} p99 first {span:.0f} s {percentile(first, 0.99) * 1e3:7.1f} ms,"
+                    f" last {span:.0f} s {percentile(last, 0.99) * 1e3:7.1f} ms"
+                )
+        return lines
 
 
 async def find_maximum(traffic: Traffic, seconds: float, callers: int) -> float:
@@ -506,6 +523,10 @@ def benchmark(sandbox: Sandbox, args: argparse.Namespace) -> None:
             print(f"autovacuum off on this server: {outcome['vacuum_runs']} tables vacuumed or analysed in its stead")
         for text, met in judged:
             print(f"{'pass' if met else 'FAIL'}  {text}")
+        print(
+            "\nby operation:\n"
+            + "\n".join(record.p99_by_operation(outcome["seconds"], min(60.0, outcome["seconds"] / 2)))
+        )
         print(f"\nper second: {csv_path}\nplot:       {png_path}")
         if record.errors:
             print(f"\ntail of the service log ({sandbox.log_path}):\n{log_tail(sandbox.log_path)}")
