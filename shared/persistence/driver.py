@@ -15,6 +15,7 @@ decoded values, so JSON parameters go in as `json_text(value)` and come back as 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -114,15 +115,26 @@ LOST = (
 
 
 async def release(conn: AsyncConnection, db: asyncpg.Connection, error: BaseException | None = None) -> None:
-    """Give the connection back to the pool; after a lost connection, start the pool afresh.
+    """Give the connection back to the pool; after a lost connection, start the pool afresh; never give back a
+    session still inside a transaction.
 
     SQLAlchemy notices a lost connection only on its own statements, and these ran on asyncpg. A server that
     dropped one connection has usually dropped them all, so the pool is replaced rather than letting each
     pooled connection fail one request or message in turn.
+
+    A unit of work cut short (its task cancelled during BEGIN, COMMIT or ROLLBACK, as when a broker node dies
+    under a consumer) can leave asyncpg's transaction open, and SQLAlchemy's reset on return does not see a
+    transaction asyncpg began. Pooled again, the next unit of work would run inside it as a savepoint, commit
+    only the savepoint, and the rows it locked would stay locked for as long as the session lives. Such a
+    session is closed instead.
     """
     try:
         if isinstance(error, LOST):
             db.terminate()
+        elif isinstance(error, asyncio.CancelledError) or (not db.is_closed() and db.is_in_transaction()):
+            db.terminate()
+            await conn.invalidate()
+            return
         if db.is_closed():
             await conn.invalidate()
             await conn.engine.dispose()

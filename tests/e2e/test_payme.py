@@ -510,7 +510,7 @@ async def test_refunds_of_payme_payments_cannot_be_requested_through_the_api(
 
 
 async def test_an_unanswered_call_is_a_system_error_payme_retries(
-    settings: Settings, servers: Servers, engine: AsyncEngine, cipher: Cipher
+    client: httpx.AsyncClient, settings: Settings, servers: Servers, engine: AsyncEngine, cipher: Cipher
 ) -> None:
     vhost = await asyncio.to_thread(new_vhost, servers)
     if vhost.endswith("/"):
@@ -522,12 +522,16 @@ async def test_an_unanswered_call_is_a_system_error_payme_retries(
     try:
         await asyncio.to_thread(alone.wait_ready)
         world = await payme_tenant(engine, cipher)
+        await order(client, world, "paid-elsewhere")  # through the running system, on the same database
+        ours, _ = await created(Payme(client, world.accounts["payme"]), "paid-elsewhere")
         async with httpx.AsyncClient(base_url=alone.base_url, timeout=20) as http:
             alone_payme = Payme(http, world.accounts["payme"])
-            error = await alone_payme.error("PerformTransaction", {"id": payme_id()})
-            read = await alone_payme.error("CheckTransaction", {"id": payme_id()})
+            error = await alone_payme.error("PerformTransaction", {"id": ours})
+            unknown = await alone_payme.error("CheckTransaction", {"id": payme_id()})
+            known = await alone_payme.result("CheckTransaction", {"id": ours})
         assert error["code"] == -32400 and error["message"]["en"].startswith("System error")
-        assert read["code"] == -31003, "a read method is answered by the ingress itself, from the database"
+        assert unknown["code"] == -32400, "a read that finds nothing asks the processor, which does not answer"
+        assert known["state"] == 1, "a read that finds its transaction is answered by the ingress itself"
     finally:
         alone.stop_all()
         await asyncio.to_thread(drop_vhost, vhost)

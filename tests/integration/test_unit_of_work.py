@@ -240,3 +240,58 @@ async def test_connections_postgresql_dropped_leave_the_pool(
         assert not after & pooled, "a dropped connection came back from the pool"
     finally:
         await engine.dispose()
+
+
+async def test_a_session_given_back_inside_a_transaction_is_closed_not_pooled(settings: Settings) -> None:
+    """A unit of work cut short mid-BEGIN, mid-COMMIT or mid-ROLLBACK leaves asyncpg's transaction open; pooled
+    again, the next unit of work would run inside it as a savepoint and its row locks would never be let go."""
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        conn, db = await driver.checkout(engine, autocommit=True)
+        await db.execute("BEGIN")
+        left_open = db.get_server_pid()
+        await driver.release(conn, db)
+
+        conn, db = await driver.checkout(engine, autocommit=True)
+        try:
+            assert db.get_server_pid() != left_open and not db.is_in_transaction()
+            still_there = await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", left_open)
+        finally:
+            await driver.release(conn, db)
+        assert still_there == 0, "the session left in a transaction still lives"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_unit_of_work_whose_task_is_cancelled_lets_go_of_its_row_locks(
+    settings: Settings, cipher: Cipher, tenant: TenantWorld, uow_factory: UowFactory
+) -> None:
+    """A consumer's task cancelled while its unit of work holds a row lock (a broker node died under it): the
+    next unit of work on the same small pool locks that row at once."""
+    tx = new_cash_transaction(tenant)
+    async with uow_factory() as uow:
+        uow.transactions(tenant.tenant_id).add(tx)
+        await uow.commit(actor="test", request_id=None)
+    engine = create_engine(settings.database_url, pool_size=1)
+    locked = asyncio.Event()
+
+    async def hold_the_row() -> None:
+        async with UnitOfWork(engine, cipher) as uow:
+            assert await uow.transactions(tenant.tenant_id).get(tx.id, lock=True) is not None
+            locked.set()
+            await asyncio.sleep(60)
+
+    try:
+        holder = asyncio.create_task(hold_the_row())
+        await asyncio.wait_for(locked.wait(), 10)
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+
+        async def lock_again() -> None:
+            async with UnitOfWork(engine, cipher) as uow:
+                assert await uow.transactions(tenant.tenant_id).get(tx.id, lock=True) is not None
+
+        await asyncio.wait_for(lock_again(), 10)
+    finally:
+        await engine.dispose()

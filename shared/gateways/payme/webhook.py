@@ -70,9 +70,8 @@ async def payme_call(account_id: str, request: Request, host: Host) -> Response:
         operation=rpc.method,
         params=params.model_dump(mode="json", by_alias=True),
     )
-    if rpc.method in READ_METHODS:
-        reply = await _read_here(host, call)
-    else:
+    reply = await _read_here(host, call) if rpc.method in READ_METHODS else None
+    if reply is None or not _conclusive(reply):
         try:
             reply = await host.rpc.call(call, host.settings.rpc_timeout_s)
         except RpcUnavailable as exc:
@@ -82,6 +81,19 @@ async def payme_call(account_id: str, request: Request, host: Host) -> Response:
             if isinstance(params, PasswordParams):
                 host.accounts.clear()  # the next call authenticates with the new key (or still the old one)
     return answer_of(rpc.id, rpc.method, reply)
+
+
+NOT_YET = frozenset({Fault.ORDER_NOT_FOUND.code, Fault.TRANSACTION_NOT_FOUND.code})
+"""A read's answers that may only mean "not committed yet": the order of a create the processor has not reached."""
+
+
+def _conclusive(reply: GatewayReply) -> bool:
+    """The ingress' own answer stands unless its read failed or found nothing: then the processor answers, as
+    it did before the ingress read for itself (an order created a moment ago is as visible as it was then)."""
+    if not reply.ok or not isinstance(reply.body, dict):
+        return False
+    error = reply.body.get("error")
+    return not (isinstance(error, dict) and error.get("code") in NOT_YET)
 
 
 def answer_of(request_id: RequestId, method: str, reply: GatewayReply) -> Response:
