@@ -14,12 +14,11 @@ from shared import metrics, tracing
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.messages import EVENTS_EXCHANGE
 from shared.persistence.errors import DatabaseUnavailable
-from shared.persistence.notices import OUTBOX_CHANNEL, Listener, listen
+from shared.persistence.notices import OUTBOX_CHANNEL, Watch
 from shared.persistence.outbox import OutboxStore, UnsentEvent
 
 log = logging.getLogger(__name__)
 
-LISTEN_CONNECT_TIMEOUT_S = 5.0
 MEASURE_EVERY_S = 1.0
 """The backlog query runs at most this often, however many drains a busy second has."""
 
@@ -36,12 +35,12 @@ class OutboxRelay:
         self._measured_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener: Listener | None = None
+        # Woken by each commit that wrote events, and whenever the LISTEN comes (back) into place, for what was
+        # committed while nothing listened; until then, and while PostgreSQL is away, polling every second.
+        watch = Watch(self._listen_dsn, OUTBOX_CHANNEL, self._wake.set, lambda _listening: self._wake.set())
+        watching = asyncio.create_task(watch.run(stop))
         try:
             while not stop.is_set():
-                if listener is None or listener.is_closed():
-                    # At start, and after PostgreSQL dropped the connection (a restart): until then, polling.
-                    listener = await self._listen()
                 # Cleared before draining: a NOTIFY that lands during the drain wakes the next round at once.
                 self._wake.clear()
                 try:
@@ -56,15 +55,10 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
         finally:
-            if listener is not None and not listener.is_closed():
-                await listener.close()
-
-    async def _listen(self) -> Listener | None:
-        try:
-            return await listen(self._listen_dsn, OUTBOX_CHANNEL, self._wake.set, LISTEN_CONNECT_TIMEOUT_S)
-        except DatabaseUnavailable as exc:
-            log.warning("outbox relay polls without LISTEN: %s", exc)
-            return None
+            if not stop.is_set():
+                watching.cancel()  # the loop itself failed or was cancelled: the watch would wait for `stop`
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
 
     async def _measure(self) -> None:
         """Outbox lag and backlog for /metrics; also while RabbitMQ is down, when they matter most."""
