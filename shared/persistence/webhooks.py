@@ -261,18 +261,19 @@ RECORD = (
 """One delivery per enabled endpoint of the event's tenant that wants it; a redelivered event adds none."""
 SUBSCRIBED_TENANTS = "SELECT DISTINCT tenant_id FROM webhook_endpoints WHERE enabled"
 
-# Per enabled endpoint, its oldest due deliveries up to what its cap leaves free (leases held by every replica
+DUE = "d.status = 'pending' AND d.next_attempt_at <= now() AND (d.leased_until IS NULL OR d.leased_until <= now())"
+"""A delivery `d` whose attempt is due and that no worker holds a lease on."""
+LOCK_DUE_ENDPOINTS = (
+    "SELECT e.id FROM webhook_endpoints e WHERE e.enabled AND e.id IN ("
+    f" SELECT d.endpoint_id FROM webhook_deliveries d WHERE {DUE})"
+    " FOR NO KEY UPDATE OF e SKIP LOCKED"
+)
+"""The enabled endpoints with a due delivery that no other worker is claiming for right now, locked until commit."""
+# Per locked endpoint, its oldest due deliveries up to what its cap leaves free (leases held by every replica
 # count), through the (endpoint_id, next_attempt_at) index: a claim costs a few index probes per endpoint,
 # however long any one endpoint's backlog is, and a backlog on one endpoint never crowds out the others.
 # SKIP LOCKED lets replicas polling together split the rows; PostgreSQL re-checks the lease conditions on the
 # row version it locks, so a row leased by a replica that committed meanwhile is not taken twice.
-LOCK_DUE_ENDPOINTS = (
-    "SELECT e.id FROM webhook_endpoints e WHERE e.enabled AND e.id IN ("
-    " SELECT d.endpoint_id FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
-    " AND (d.leased_until IS NULL OR d.leased_until <= now()))"
-    " FOR NO KEY UPDATE OF e SKIP LOCKED"
-)
-"""The enabled endpoints with a due delivery that no other worker is claiming for right now, locked until commit."""
 CLAIM = (
     "WITH picked AS ("
     " SELECT due.id, due.next_attempt_at FROM webhook_endpoints e"
@@ -280,8 +281,7 @@ CLAIM = (
     "  WHERE b.endpoint_id = e.id AND b.status = 'pending' AND b.leased_until IS NOT NULL"
     "  AND b.leased_until > now()) busy"
     " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
-    "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
-    "  AND (d.leased_until IS NULL OR d.leased_until <= now())"
+    f"  WHERE d.endpoint_id = e.id AND {DUE}"
     "  ORDER BY d.next_attempt_at LIMIT greatest($1::int - busy.n, 0) FOR UPDATE SKIP LOCKED) due"
     " WHERE e.id = ANY($4::uuid[]) ORDER BY due.next_attempt_at LIMIT $2::int"
     ") UPDATE webhook_deliveries d SET leased_until = now() + $3::float8 * interval '1 second'"
