@@ -10,15 +10,14 @@ from aio_pika.abc import AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.webhooks.dispatcher import Dispatcher
-from services.webhooks.intake import Intake, SubscribedTenants
+from services.webhooks.intake import Intake
 from services.webhooks.sender import Sender
 from shared import metrics, tracing
 from shared.broker import connection as broker_connection
 from shared.broker import topology
 from shared.broker.worker import run_until_signalled
 from shared.domain.webhooks import ATTEMPT_TIMEOUT_S
-from shared.persistence.database import create_engine, raw_dsn
-from shared.persistence.notices import WEBHOOK_ENDPOINTS_CHANNEL, Watch
+from shared.persistence.database import create_engine
 from shared.persistence.webhooks import WebhookDeliveries
 from shared.security.cipher import Cipher
 from shared.security.egress import guarded_client
@@ -31,7 +30,6 @@ class WebhooksWorker:
     client: httpx.AsyncClient
     dispatcher: Dispatcher
     intake: Intake
-    subscribed_watch: Watch
 
 
 def bootstrap(settings: Settings) -> WebhooksWorker:
@@ -51,10 +49,8 @@ def bootstrap(settings: Settings) -> WebhooksWorker:
         settings.webhooks_concurrency,
         settings.webhooks_endpoint_concurrency,
     )
-    subscribed = SubscribedTenants()
-    intake = Intake(deliveries, dispatcher.wake.set, subscribed)
-    subscribed_watch = subscribed.watch(raw_dsn(settings.database_url), WEBHOOK_ENDPOINTS_CHANNEL)
-    return WebhooksWorker(engine, client, dispatcher, intake, subscribed_watch)
+    intake = Intake(deliveries, dispatcher.wake.set)
+    return WebhooksWorker(engine, client, dispatcher, intake)
 
 
 async def serve(settings: Settings) -> None:
@@ -73,7 +69,6 @@ async def serve(settings: Settings) -> None:
         await channel.set_qos(prefetch_count=settings.prefetch)
         queue = await channel.get_queue(topology.WEBHOOKS_QUEUE, ensure=True)
         await queue.consume(worker.intake.on_message)
-        background.append(asyncio.create_task(worker.subscribed_watch.run(stopping)))
         background.append(asyncio.create_task(worker.dispatcher.run(stopping)))
 
     async def stop() -> None:

@@ -1,4 +1,7 @@
-"""Turns each event on billing.webhooks into one delivery per endpoint that wants it, then acks."""
+"""Turns each event on billing.webhooks into one delivery per endpoint that wants it, then acks.
+
+The relay puts on that queue only the events an enabled endpoint of their tenant wanted when it claimed them
+(shared/persistence/outbox.py); an endpoint disabled since then simply gets no delivery."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from collections.abc import Callable
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared.domain.webhooks import event_type_of
-from shared.persistence.notices import NoticedCache
 from shared.persistence.webhooks import WebhookDeliveries
 
 log = logging.getLogger(__name__)
@@ -34,27 +36,10 @@ def parse(body: bytes) -> tuple[uuid.UUID, uuid.UUID, str, str]:
         raise InvalidEvent(f"not a billing CloudEvent: {exc!r}"[:300]) from None
 
 
-SubscribedTenants = NoticedCache[None, frozenset[uuid.UUID]]
-"""The tenants with an enabled endpoint, kept while the worker LISTENs on billing_webhook_endpoints."""
-
-
 class Intake:
-    def __init__(
-        self, deliveries: WebhookDeliveries, recorded: Callable[[], None], subscribed: SubscribedTenants
-    ) -> None:
+    def __init__(self, deliveries: WebhookDeliveries, recorded: Callable[[], None]) -> None:
         self._deliveries = deliveries
         self._recorded = recorded
-        self._subscribed = subscribed
-
-    async def _may_want(self, tenant_id: uuid.UUID) -> bool:
-        """False only for a tenant known to have no enabled endpoint (most events: no statement for them).
-
-        An endpoint created a moment ago is heard of at its commit, before any event committed after it can
-        come through the outbox, the relay and RabbitMQ; until the LISTEN is in place, every event is recorded.
-        """
-        if not self._subscribed.trusted:
-            return True
-        return tenant_id in await self._subscribed.get(None, self._deliveries.subscribed_tenants)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -64,9 +49,6 @@ class Intake:
             await message.reject(requeue=False)  # dead-lettered to billing.parking
             return
         try:
-            if not await self._may_want(tenant_id):
-                await message.ack()
-                return
             made = await self._deliveries.record(tenant_id, event_id, event_type, text)
         except Exception as exc:
             log.warning("could not record webhook deliveries; the event goes back", extra={"error": repr(exc)[:500]})

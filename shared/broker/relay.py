@@ -7,11 +7,13 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import metrics, tracing
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
+from shared.broker.topology import WEBHOOKS_ROUTING_KEY
 from shared.messages import EVENTS_EXCHANGE
 from shared.persistence.errors import DatabaseUnavailable
 from shared.persistence.notices import OUTBOX_CHANNEL, Watch
@@ -99,5 +101,14 @@ class OutboxRelay:
                     message_id=event.event_id,
                     mandatory=False,
                     content_type="application/cloudevents+json",
-                    headers={"tenantid": event.tenant_id or "", "subject": event.subject or ""},
+                    headers=_headers(event),
                 )
+
+
+def _headers(event: UnsentEvent) -> dict[str, Any]:
+    """The consumers' headers; an event some merchant endpoint wants is also routed to the webhooks worker's queue
+    (RabbitMQ's sender-selected `CC`: one publish, one confirm, the routing key consumers bind to unchanged)."""
+    headers: dict[str, Any] = {"tenantid": event.tenant_id or "", "subject": event.subject or ""}
+    if event.webhooks:
+        headers["CC"] = [WEBHOOKS_ROUTING_KEY]
+    return headers

@@ -37,7 +37,13 @@ PROCESSOR = WorkQueue("billing.processor", (*(m.routing_key for m in PROCESSOR_C
 REFUNDS = WorkQueue("billing.refunds", tuple(m.routing_key for m in REFUNDS_COMMANDS))
 WORK_QUEUES = (PROCESSOR, REFUNDS)
 WEBHOOKS_QUEUE = "billing.webhooks"
-"""The webhooks worker's own queue of every event: declared with the rest, so no event waits for its first start."""
+"""The webhooks worker's queue of the events some merchant endpoint wants: declared with the rest, so no such event
+waits for the worker's first start."""
+WEBHOOKS_ROUTING_KEY = "webhooks"
+"""The one key `billing.webhooks` is bound by: the relay adds it (as a `CC` header) to an event an enabled endpoint
+of its tenant wants, so the events of the many tenants without one never enter that queue. No event's own routing
+key is a single word, so no consumer's binding of events' keys matches it by accident (`#` matches it, and
+RabbitMQ routes a message to each queue once)."""
 
 
 def quorum_arguments() -> dict[str, Any]:
@@ -60,7 +66,10 @@ async def declare_topology(channel: AbstractChannel, retry_delay_ms: int) -> Non
     parking = await channel.declare_queue(PARKING_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
     await parking.bind(dead_letters, "#")
     webhooks = await channel.declare_queue(WEBHOOKS_QUEUE, durable=True, arguments=quorum_arguments())
-    await webhooks.bind(events, "#")
+    await webhooks.bind(events, WEBHOOKS_ROUTING_KEY)
+    # Before the relay chose the events for it, the queue took every event (`#`); a topology declared then loses
+    # that binding here (unbinding one that is not there changes nothing).
+    await webhooks.unbind(events, "#")
     for work in WORK_QUEUES:
         queue = await channel.declare_queue(work.name, durable=True, arguments=quorum_arguments())
         for key in work.routing_keys:

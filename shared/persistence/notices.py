@@ -1,7 +1,7 @@
 """PostgreSQL's LISTEN/NOTIFY: a connection of its own that hears a channel, and a watch that keeps it open.
 
 Triggers NOTIFY at commit (migrations 0012 and 0090): the outbox relay wakes on `billing_outbox`; caches of rows
-that rarely change (which tenants have webhook endpoints, reporting currencies and rates) are dropped on theirs.
+that rarely change (reporting currencies and rates) are dropped on theirs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 OUTBOX_CHANNEL = "billing_outbox"
-WEBHOOK_ENDPOINTS_CHANNEL = "billing_webhook_endpoints"
 REPORTING_CHANNEL = "billing_reporting"
 """Tenants (their reporting currency) and exchange rates changed."""
 CONNECT_TIMEOUT_S = 5.0

@@ -17,13 +17,18 @@ from shared.persistence import driver
 # until its commit), so with several relays all unsent events of one transaction go out through one of them,
 # in order; events of other transactions go to whichever relay locks them first. The oldest unsent rows are
 # picked first (`candidates`), so the locks are tried on those rows only, whatever plan PostgreSQL chooses.
+# `webhooks` says whether an enabled endpoint of the event's tenant wants it: read in the claim's snapshot,
+# which is newer than the event's commit, so an endpoint committed before the event always counts (no cache,
+# no notice to wait for). The body's `tenantid` is always a UUID: only `shared.cloudevents` writes the outbox.
 OUTBOX_LOCKS = 0x0B0C
 """The first key of the relay's advisory locks (the second is the hash of the event's subject)."""
 CLAIM = (
     "WITH candidates AS ("
     " SELECT id, coalesce(body->>'subject', '') AS subject FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1"
     ") SELECT o.id, o.event_id, o.routing_key, o.body::text AS body, o.body->>'subject' AS subject,"
-    " o.body->>'tenantid' AS tenantid, o.body->>'traceparent' AS traceparent, o.body->>'tracestate' AS tracestate"
+    " o.body->>'tenantid' AS tenantid, o.body->>'traceparent' AS traceparent, o.body->>'tracestate' AS tracestate,"
+    " EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = (o.body->>'tenantid')::uuid AND e.enabled"
+    " AND ('*' = ANY(e.events) OR o.routing_key = ANY(e.events))) AS webhooks"
     " FROM outbox o JOIN candidates c ON c.id = o.id"
     f" WHERE o.sent_at IS NULL AND pg_try_advisory_xact_lock({OUTBOX_LOCKS}, hashtext(c.subject))"
     " ORDER BY o.id FOR UPDATE OF o SKIP LOCKED"
@@ -47,6 +52,8 @@ class UnsentEvent:
     tenant_id: str | None
     trace: dict[str, str]
     """The change's `traceparent` and `tracestate`, where it had them."""
+    webhooks: bool
+    """An enabled webhook endpoint of the event's tenant wants it: the event goes to the webhooks worker too."""
 
 
 class UnsentBatch:
@@ -89,4 +96,5 @@ def _unsent(row: asyncpg.Record) -> UnsentEvent:
         subject=row["subject"],
         tenant_id=row["tenantid"],
         trace=trace,
+        webhooks=row["webhooks"],
     )

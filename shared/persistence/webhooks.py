@@ -259,7 +259,6 @@ RECORD = (
     " ON CONFLICT (endpoint_id, event_id) DO NOTHING"
 )
 """One delivery per enabled endpoint of the event's tenant that wants it; a redelivered event adds none."""
-SUBSCRIBED_TENANTS = "SELECT DISTINCT tenant_id FROM webhook_endpoints WHERE enabled"
 
 DUE = "d.status = 'pending' AND d.next_attempt_at <= now() AND (d.leased_until IS NULL OR d.leased_until <= now())"
 """A delivery `d` whose attempt is due and that no worker holds a lease on."""
@@ -337,11 +336,6 @@ class WebhookDeliveries:
         async with driver.connection(self._engine) as db:
             status = await db.execute(RECORD, tenant_id, event_id, event_type, body)
         return int(status.rsplit(" ", 1)[-1])
-
-    async def subscribed_tenants(self) -> frozenset[uuid.UUID]:
-        """The tenants with an enabled endpoint: only their events can make a delivery."""
-        async with driver.connection(self._engine) as db:
-            return frozenset(row["tenant_id"] for row in await db.fetch(SUBSCRIBED_TENANTS))
 
     async def claim(self, limit: int, per_endpoint: int, lease_s: float) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries, at most `per_endpoint` leased per endpoint across every worker.

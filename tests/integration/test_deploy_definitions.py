@@ -45,6 +45,11 @@ class _Queue:
     async def bind(self, exchange: _Exchange, routing_key: str | None = None, **_: object) -> None:
         self.recorded.bindings.append((exchange.name, self.name, "queue", routing_key or self.name))
 
+    async def unbind(self, exchange: _Exchange, routing_key: str | None = None, **_: object) -> None:
+        binding = (exchange.name, self.name, "queue", routing_key or self.name)
+        if binding in self.recorded.bindings:
+            self.recorded.bindings.remove(binding)
+
 
 @dataclass
 class _RecordingChannel:

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aio_pika
@@ -19,14 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.broker.publisher import BrokerUnavailable, ConfirmedPublisher
 from shared.broker.relay import OutboxRelay
+from shared.broker.topology import WEBHOOKS_QUEUE, WEBHOOKS_ROUTING_KEY, declare
 from shared.clock import utc_now
 from shared.domain.money import Money
 from shared.domain.transaction import Transaction
+from shared.domain.webhooks import new_secret
 from shared.messages import EVENTS_EXCHANGE
 from shared.persistence.database import create_engine, raw_dsn
 from shared.persistence.outbox import OutboxStore
 from shared.persistence.tables import outbox
 from shared.persistence.unit_of_work import UnitOfWork
+from shared.persistence.webhooks import WebhookEndpoints
 from shared.security.cipher import Cipher
 from tests.conftest import Servers, drop_database, new_database
 from tests.integration.conftest import Broker
@@ -265,3 +268,82 @@ async def _eventually(admin: asyncpg.Connection, query: str, done: Callable[[lis
             return pids
         await asyncio.sleep(0.1)
     raise AssertionError(f"not within 10 s: {query}")
+
+
+# ---------------------------------------------------------------- the webhooks worker's share
+
+
+@pytest.fixture
+async def webhooks_queue(broker: Broker) -> AsyncIterator[AbstractQueue]:
+    """billing.webhooks as the topology declared it in the module's vhost, emptied before the test."""
+    connection = await aio_pika.connect(broker.url)
+    channel = await connection.channel()
+    queue = await channel.get_queue(WEBHOOKS_QUEUE, ensure=True)
+    await queue.purge()
+    yield queue
+    await connection.close()
+
+
+async def add_endpoint(store: Outbox, tenant: TenantWorld, events: list[str]) -> uuid.UUID:
+    endpoints = WebhookEndpoints(store.engine, store.cipher, tenant.tenant_id)
+    return (await endpoints.add("https://merchant.example/hook", events, None, new_secret())).id
+
+
+async def test_only_events_an_enabled_endpoint_wants_reach_the_webhooks_queue_and_every_event_reaches_consumers(
+    store: Outbox, relay: OutboxRelay, events: AbstractQueue, webhooks_queue: AbstractQueue
+) -> None:
+    """Three events a payment (created, updated, completed); the tenant's endpoint wants `transaction.completed`,
+    so only that one goes to the webhooks worker. Other tenants: one whose endpoint is disabled, one with an
+    endpoint for another event type, one with none: nothing of theirs. Consumers get all twelve, each once, with
+    the routing key they bind to."""
+    wanting, disabled, other_type, without = [await make_tenant(store.engine, store.cipher) for _ in range(4)]
+    await add_endpoint(store, wanting, ["transaction.completed"])
+    switched_off = await add_endpoint(store, disabled, ["*"])
+    await WebhookEndpoints(store.engine, store.cipher, disabled.tenant_id).update(switched_off, {"enabled": False})
+    await add_endpoint(store, other_type, ["refund.succeeded"])
+    paid = {}
+    for world in (wanting, disabled, other_type, without):
+        paid[world.tenant_id] = await transaction_with_events(replace(store, tenant=world))
+
+    assert await drain(relay) == 12
+
+    everything = await receive(events, 12)
+    assert len(everything) == 12 and len({m.message_id for m in everything}) == 12, "each event once to a '#' queue"
+    kinds = {"transaction.created", "transaction.updated", "transaction.completed"}
+    assert {m.routing_key for m in everything} == kinds
+    for_webhooks = await receive(webhooks_queue, 1, timeout=2.0)
+    assert [(m.routing_key, json.loads(m.body)["subject"]) for m in for_webhooks] == [
+        ("transaction.completed", str(paid[wanting.tenant_id]))
+    ]
+
+
+async def test_an_endpoint_committed_just_before_a_payment_gets_its_events(
+    store: Outbox, relay: OutboxRelay, webhooks_queue: AbstractQueue
+) -> None:
+    """No cache between the two: the relay reads the endpoints in the snapshot it claims the events in."""
+    for _ in range(5):
+        world = await make_tenant(store.engine, store.cipher)
+        await add_endpoint(store, world, ["*"])
+        await transaction_with_events(replace(store, tenant=world))
+        assert await drain(relay) == 3
+        assert len(await receive(webhooks_queue, 3, timeout=5.0)) == 3
+
+
+async def test_a_topology_declared_before_the_relay_chose_loses_its_every_event_binding(
+    broker: Broker, webhooks_queue: AbstractQueue
+) -> None:
+    """Earlier versions bound billing.webhooks to `#`; declaring today's topology over it takes that away."""
+    connection = await aio_pika.connect(broker.url)
+    try:
+        channel = await connection.channel()
+        await webhooks_queue.bind(EVENTS_EXCHANGE, "#")
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE)
+        await exchange.publish(aio_pika.Message(b"{}"), "transaction.created")
+        assert len(await receive(webhooks_queue, 1, timeout=5.0)) == 1, "the old binding took every event"
+
+        await declare(broker.url, broker.retry_delay_ms)
+        await exchange.publish(aio_pika.Message(b"{}"), "transaction.created")
+        await exchange.publish(aio_pika.Message(b"{}", headers={"CC": [WEBHOOKS_ROUTING_KEY]}), "transaction.created")
+        assert len(await receive(webhooks_queue, 2, timeout=2.0)) == 1, "only the event the relay chose"
+    finally:
+        await connection.close()
