@@ -55,6 +55,8 @@ def json_size(value: Any) -> int:
 
 def capped(value: T, limit: int) -> T:
     """A validator: `value` unchanged, or a validation error when its JSON is larger than `limit` bytes."""
+    if not value:
+        return value  # `{}`, `[]` or `""`: a few bytes whatever the limit
     size = json_size(value)
     if size > limit:
         raise PydanticCustomError(

@@ -16,10 +16,10 @@ from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
 from shared.gateways.base import (
     GatewayAccount,
-    HoldsPayments,
     ProviderRejected,
     ProviderStatus,
     apply_provider_status,
+    holds_payments,
 )
 from shared.gateways.manifest import GatewayManifest
 from shared.gateways.registry import GatewayRegistry
@@ -139,12 +139,12 @@ class TransactionHandlers:
             if claimed:
                 tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
                 adapter = self._registry.get(tx.gateway)
-                capture = not adapter.manual_completion and isinstance(adapter, HoldsPayments)
+                capture = not adapter.manual_completion and holds_payments(adapter)
                 if adapter.manual_completion:
                     if cmd.amount is not None and cmd.amount != tx.amount:
                         raise InvalidAmount(f"{tx.gateway} payments are completed for their whole amount")
                     tx.complete(self._clock())
-                elif isinstance(adapter, HoldsPayments):
+                elif holds_payments(adapter):
                     tx.update(self._clock(), details=adapter.decide(tx, capture=True, amount=cmd.amount))
                 else:
                     raise TransitionNotAllowed(f"{tx.gateway} payments are completed by the gateway, not by a command")
@@ -160,7 +160,7 @@ class TransactionHandlers:
             if claimed:
                 tx = await self._get(uow, cmd.tenant_id, cmd.transaction_id)
                 adapter = self._registry.get(tx.gateway)
-                if isinstance(adapter, HoldsPayments):
+                if holds_payments(adapter):
                     release = adapter.decide(tx, capture=False, amount=None)
                 tx.cancel(self._clock(), reason=cmd.reason, details=release)
                 await uow.commit(actor=cmd.actor, request_id=cmd.command_id)
@@ -172,7 +172,7 @@ class TransactionHandlers:
         async with self._uow() as uow:
             tx = await uow.transactions(tenant_id).get(transaction_id, lock=False)
             adapter = None if tx is None else self._registry.get(tx.gateway)
-            if tx is None or not isinstance(adapter, HoldsPayments) or not adapter.decision_unsent(tx):
+            if tx is None or not holds_payments(adapter) or not adapter.decision_unsent(tx):
                 return
             account = await uow.accounts(tenant_id).get(tx.account_id)
         if account is None:

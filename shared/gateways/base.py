@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeGuard, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -214,3 +214,16 @@ class HoldsPayments(Protocol):
     async def send_decision(self, account: GatewayAccount, tx: Transaction) -> ProviderStatus:
         """Tell the provider; the answer says where the payment now stands."""
         ...
+
+
+_HOLDS_PAYMENTS: dict[type, bool] = {}
+
+
+def holds_payments(adapter: object) -> TypeGuard[HoldsPayments]:
+    """`isinstance(adapter, HoldsPayments)`, remembered per adapter class: a runtime Protocol check walks the
+    Protocol's members each time, and `complete` asks it of every payment."""
+    kind = type(adapter)
+    known = _HOLDS_PAYMENTS.get(kind)
+    if known is None:
+        known = _HOLDS_PAYMENTS[kind] = isinstance(adapter, HoldsPayments)
+    return known

@@ -8,7 +8,7 @@ from typing import Any
 from services.ingress.context import Ingress
 from shared.clock import utc_now
 from shared.domain.status import TransactionStatus
-from shared.gateways.base import HoldsPayments
+from shared.gateways.base import holds_payments
 from shared.i18n import N_
 from shared.messages import CancelTransactionMessage, CompleteTransactionMessage, RequestRefundMessage
 from shared.persistence.operators import Operator
@@ -26,7 +26,7 @@ class Refused(Exception):
 def can_complete(ctx: Ingress, tx: dict[str, Any]) -> bool:
     adapter = ctx.registry.get(tx["gateway"])
     status = TransactionStatus(tx["status"])
-    held = isinstance(adapter, HoldsPayments) and adapter.awaits_decision(status, tx["details"])
+    held = holds_payments(adapter) and adapter.awaits_decision(status, tx["details"])
     return status is TransactionStatus.PENDING and (adapter.manual_completion or held)
 
 

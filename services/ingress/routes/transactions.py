@@ -23,7 +23,7 @@ from shared.domain.errors import DomainError, InvalidAmount, RefundExceedsRemain
 from shared.domain.money import Money
 from shared.domain.status import TransactionStatus
 from shared.domain.transaction import Transaction
-from shared.gateways.base import HoldsPayments
+from shared.gateways.base import holds_payments
 from shared.messages import (
     CancelTransactionMessage,
     CompleteTransactionMessage,
@@ -257,7 +257,7 @@ async def complete_transaction(
     tx = await _visible(ctx, who, transaction_id)
     adapter = ctx.registry.get(tx.gateway)
     # A payment the provider holds for our decision (two-stage capture) is captured by `complete`.
-    held = isinstance(adapter, HoldsPayments) and adapter.awaits_decision(tx.status, tx.details)
+    held = holds_payments(adapter) and adapter.awaits_decision(tx.status, tx.details)
     if not adapter.manual_completion and not held:
         raise Problem(409, "not_manual", f"{tx.gateway} payments are completed by the gateway itself")
     if not tx.can_move_to(TransactionStatus.COMPLETED):
