@@ -19,15 +19,18 @@ from shared.persistence import driver
 # picked first (`candidates`), so the locks are tried on those rows only, whatever plan PostgreSQL chooses.
 # `webhooks` says whether an enabled endpoint of the event's tenant wants it: read in the claim's snapshot,
 # which is newer than the event's commit, so an endpoint committed before the event always counts (no cache,
-# no notice to wait for). The body's `tenantid` is always a UUID: only `shared.cloudevents` writes the outbox.
+# no notice to wait for). The body's `tenantid` is cast only when it looks like a UUID: a row written by hand
+# with anything else there is published all the same (to no endpoint), instead of failing every claim.
 OUTBOX_LOCKS = 0x0B0C
 """The first key of the relay's advisory locks (the second is the hash of the event's subject)."""
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CLAIM = (
     "WITH candidates AS ("
     " SELECT id, coalesce(body->>'subject', '') AS subject FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1"
     ") SELECT o.id, o.event_id, o.routing_key, o.body::text AS body, o.body->>'subject' AS subject,"
     " o.body->>'tenantid' AS tenantid, o.body->>'traceparent' AS traceparent, o.body->>'tracestate' AS tracestate,"
-    " EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = (o.body->>'tenantid')::uuid AND e.enabled"
+    " EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = CASE WHEN o.body->>'tenantid' ~* "
+    f"'{UUID_PATTERN}' THEN (o.body->>'tenantid')::uuid END AND e.enabled"
     " AND ('*' = ANY(e.events) OR o.routing_key = ANY(e.events))) AS webhooks"
     " FROM outbox o JOIN candidates c ON c.id = o.id"
     f" WHERE o.sent_at IS NULL AND pg_try_advisory_xact_lock({OUTBOX_LOCKS}, hashtext(c.subject))"

@@ -347,3 +347,20 @@ async def test_a_topology_declared_before_the_relay_chose_loses_its_every_event_
         assert len(await receive(webhooks_queue, 2, timeout=2.0)) == 1, "only the event the relay chose"
     finally:
         await connection.close()
+
+
+async def test_an_event_whose_tenant_is_not_a_uuid_goes_out_and_holds_up_nothing(
+    store: Outbox, relay: OutboxRelay, events: AbstractQueue, webhooks_queue: AbstractQueue
+) -> None:
+    """Only our CloudEvents write the outbox, but a row written by hand must not fail every later claim."""
+    await add_endpoint(store, store.tenant, ["*"])
+    odd = {"id": str(uuid.uuid4()), "subject": str(uuid.uuid4()), "tenantid": "not-a-uuid", "data": {}}
+    async with store.engine.begin() as conn:
+        await conn.execute(outbox.insert().values(event_id=uuid.UUID(odd["id"]), routing_key="x.y", body=odd))
+    after_it = await transaction_with_events(store)
+
+    assert await drain(relay) == 4
+
+    assert {m.message_id for m in await receive(events, 4)} >= {odd["id"]}
+    for_webhooks = await receive(webhooks_queue, 3, timeout=5.0)
+    assert {json.loads(m.body)["subject"] for m in for_webhooks} == {str(after_it)}, "the next events still choose"
