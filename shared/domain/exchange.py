@@ -149,12 +149,42 @@ def _pair_on(table: dict[tuple[str, str], Fraction], source: str, target: str) -
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Converter:
+    """One currency into a reporting currency at the rate of one day, found once for every amount it converts."""
+
+    target: Currency
+    rate: Fraction
+    rate_date: date
+    minor_units: Fraction
+    """Target minor units per source minor unit: the rate scaled by the two currencies' exponents."""
+    shown_rate: str
+
+    @classmethod
+    def between(cls, source: Currency, target: Currency, on: date, rates: Iterable[Rate]) -> Converter | None:
+        """None when no rate of the last MAX_RATE_AGE exists (see `pair_rate`)."""
+        found = pair_rate(rates, source.code, target.code, on)
+        if found is None:
+            return None
+        rate, day = found
+        return cls(target, rate, day, rate * Fraction(10) ** (target.exponent - source.exponent), show_rate(rate))
+
+    def conversion(self, minor: int) -> Conversion:
+        """`minor` source units in the target's minor units, rounded half to even at the target's exponent."""
+        return Conversion(self.target.code, round(minor * self.minor_units), self.rate, self.rate_date)
+
+    def view(self, minor: int) -> dict[str, Any]:
+        """`conversion(minor).view()`, with the rate's text shown once for all."""
+        return {
+            "currency": self.target.code,
+            "amount": round(minor * self.minor_units),
+            "rate": self.shown_rate,
+            "rate_date": self.rate_date.isoformat(),
+        }
+
+
 def convert(minor: int, source: Currency, target: Currency, on: date, rates: Iterable[Rate]) -> Conversion | None:
     """`minor` units of `source` in `target`'s minor units at the rate of `on` (see `pair_rate`), rounded half
     to even at the target's exponent; None when no rate of the last MAX_RATE_AGE exists."""
-    found = pair_rate(rates, source.code, target.code, on)
-    if found is None:
-        return None
-    rate, day = found
-    exact = Fraction(minor) * rate * Fraction(10) ** (target.exponent - source.exponent)
-    return Conversion(target.code, round(exact), rate, day)
+    converter = Converter.between(source, target, on, rates)
+    return None if converter is None else converter.conversion(minor)

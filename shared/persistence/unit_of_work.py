@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared import metrics, tracing
 from shared.domain.errors import DomainError
 from shared.domain.events import DomainEvent, EventType
-from shared.domain.exchange import MAX_RATE_AGE, Rate, convert
+from shared.domain.exchange import MAX_RATE_AGE, Converter, Rate
 from shared.domain.money import Currency
 from shared.domain.refund import Refund
 from shared.domain.transaction import Transaction
@@ -33,9 +33,27 @@ from shared.security.cipher import Cipher
 from shared.security.pan import mask_pans
 
 log = logging.getLogger(__name__)
-RatesCache = NoticedCache[tuple[uuid.UUID, date, str], list[asyncpg.Record]]
-"""A tenant's reporting currency and the rates that may convert a currency into it near a day (REPORTING_RATES),
-kept while the processor LISTENs on billing_reporting: a commit looks them up without a round trip."""
+Reporting = tuple[Currency | None, Converter | None]
+"""A tenant's reporting currency (None: no such tenant) and how a currency converts into it on a day (None: no
+rate of the last MAX_RATE_AGE)."""
+RatesCache = NoticedCache[tuple[uuid.UUID, date, str], Reporting]
+"""The `Reporting` of a tenant, day and currency, kept while the processor LISTENs on billing_reporting: a commit
+finds it without a round trip, and the rate is found once for every amount converted with it."""
+
+
+def reporting_of(rows: list[asyncpg.Record], source: Currency, day: date) -> Reporting:
+    """The `Reporting` that REPORTING_RATES' rows give for `source` on `day`."""
+    if not rows:
+        return None, None
+    target = Currency.of(rows[0]["reporting_currency"])
+    rates = [
+        Rate.of(row["day"], row["currency"], row["quote"], row["rate"], row["nominal"])
+        for row in rows
+        if row["day"] is not None
+    ]
+    return target, Converter.between(source, target, day, rates)
+
+
 STATUS_REACHED = {
     EventType.TRANSACTION_CREATED: "pending",
     EventType.TRANSACTION_COMPLETED: "completed",
@@ -201,29 +219,22 @@ class UnitOfWork:
         """The transaction in its tenant's reporting currency at the rate of the day (UTC) of its last change."""
         day = tx.updated_at.astimezone(UTC).date()
 
-        async def read() -> list[asyncpg.Record]:
-            return list(
-                await self._asyncpg.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
-            )
+        async def read() -> Reporting:
+            rows = await self._asyncpg.fetch(driver.REPORTING_RATES, tx.tenant_id, day - MAX_RATE_AGE, day, tx.currency)
+            return reporting_of(list(rows), tx.money.currency, day)
 
-        rows = await (read() if self._rates is None else self._rates.get((tx.tenant_id, day, tx.currency), read))
-        if not rows:
+        key = (tx.tenant_id, day, tx.currency)
+        target, converter = await (read() if self._rates is None else self._rates.get(key, read))
+        if target is None:
             return None
-        target = Currency.of(rows[0]["reporting_currency"])
-        rates = [
-            Rate.of(row["day"], row["currency"], row["quote"], row["rate"], row["nominal"])
-            for row in rows
-            if row["day"] is not None
-        ]
-        conversion = convert(tx.amount, tx.money.currency, target, day, rates)
-        if conversion is None:
+        if converter is None:
             metrics.REPORTING_RATE_MISSING.labels(tx.currency, target.code).inc()
             log.warning(
                 "no exchange rate to report a transaction in its tenant's currency",
                 extra={"transaction_id": str(tx.id), "currency": tx.currency, "reporting_currency": target.code},
             )
             return None
-        return conversion.view()
+        return converter.view(tx.amount)
 
     async def _write_transaction(self, tx: Transaction) -> bool:
         """Insert a new aggregate or update a loaded one; False when a new one's id is already taken."""

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from shared.domain.exchange import InvalidRate, Rate, convert, latest_rates, pair_rate, show_rate
+from shared.domain.exchange import Converter, InvalidRate, Rate, convert, latest_rates, pair_rate, show_rate
 from shared.domain.money import Currency
 from shared.rates.formats import parse
 
@@ -170,3 +170,21 @@ def test_the_plain_json_form() -> None:
 def test_a_bad_file_names_what_is_wrong(body: str, form: str, names: str) -> None:
     with pytest.raises(InvalidRate, match=names.replace("(", r"\(").replace(")", r"\)")):
         parse(body, form)
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [(USD, UZS), (UZS, KWD), (JPY, UZS), (USD, JPY), (EUR, USD), (UZS, UZS)],
+)
+def test_a_converter_found_once_converts_every_amount_as_convert_does(source: Currency, target: Currency) -> None:
+    converter = Converter.between(source, target, DAY, BOOK)
+    assert converter is not None
+    for minor in (1, 5, 999, 1_234, 10_000, 100_000_000, 123_456_789):
+        done = convert(minor, source, target, DAY, BOOK)
+        assert done is not None
+        assert converter.view(minor) == done.view()
+        assert converter.conversion(minor) == done
+
+
+def test_no_converter_without_a_rate() -> None:
+    assert Converter.between(USD, UZS, DAY, []) is None
