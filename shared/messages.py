@@ -32,7 +32,7 @@ class CommandMessage(BaseModel):
     def _storable(cls, value: Any, info: ValidationInfo) -> Any:
         """A command PostgreSQL could never store is invalid at once (parked, not retried); card numbers in it
         are masked before any handler sees them, so none is stored, published or logged."""
-        if not isinstance(value, str | dict):
+        if not isinstance(value, str | dict | list):
             return value  # ids, numbers and times hold neither a NUL nor a card number
         return mask_pans(refuse_nul(value), info.field_name)
 
