@@ -259,8 +259,13 @@ def tenant_create(
 def apikey_create(
     tenant: Annotated[str, typer.Option("--tenant", help="tenant id")],
     permission: Annotated[list[str], typer.Option("--permission", help="a permission; repeat for more")],
+    name: Annotated[str | None, typer.Option("--name", help="what the key is for (shown in lists)")] = None,
+    expires_at: Annotated[
+        str | None, typer.Option("--expires-at", help="when the key stops working: ISO 8601 with a UTC offset")
+    ] = None,
 ) -> None:
     """Create an API key for a tenant (the secret is shown once)."""
+    from shared.domain.transaction import rfc3339
     from shared.persistence.admin import tenant_exists
     from shared.persistence.api_keys import create_api_key
     from shared.security.apikeys import Permission
@@ -270,13 +275,16 @@ def apikey_create(
     unknown = [p for p in permission if p not in known]
     if unknown:
         fail(f"unknown permission {unknown[0]!r}; known: {', '.join(known)}")
+    if name is not None and not 1 <= len(name.strip()) <= 200:
+        fail("--name must be 1 to 200 characters")
+    expiry = None if expires_at is None else _future_time(expires_at, "--expires-at")
     config = settings()
 
     async def go() -> Any:
         async with _opened_engine(config) as engine:
             if not await tenant_exists(engine, tenant_id):
                 fail(f"no tenant {tenant_id}")
-            return await create_api_key(engine, tenant_id, [known[p] for p in permission])
+            return await create_api_key(engine, tenant_id, [known[p] for p in permission], name, expiry)
 
     issued = run(go())
     out(
@@ -284,9 +292,26 @@ def apikey_create(
             "id": str(issued.id),
             "key": issued.secret,
             "tenant_id": str(tenant_id),
+            "name": name,
             "permissions": sorted(set(permission)),
+            "expires_at": None if expiry is None else rfc3339(expiry),
         }
     )
+
+
+def _future_time(text: str, option: str) -> datetime:
+    """An ISO 8601 time with its UTC offset, later than now; else the command fails naming `option`."""
+    from shared.clock import utc_now
+
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} must be an ISO 8601 time such as 2027-01-31T00:00:00Z, not {text!r}")
+    if moment.tzinfo is None:
+        fail(f"{option} needs a UTC offset (Z or +05:00): {text!r}")
+    if moment <= utc_now():
+        fail(f"{option} must be in the future")
+    return moment
 
 
 @apikey_app.command("list")

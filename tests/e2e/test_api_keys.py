@@ -175,3 +175,59 @@ async def test_the_cli_lists_and_revokes_keys(client: httpx.AsyncClient, tenant:
         timeout=60,
     )
     assert again.returncode != 0 and "no live API key" in again.stderr and again.stdout == ""
+
+
+async def test_the_cli_names_a_key_and_gives_it_an_expiry(
+    client: httpx.AsyncClient, tenant: TenantWorld, system: System
+) -> None:
+    expires = (utc_now() + timedelta(seconds=3)).replace(microsecond=0) + timedelta(seconds=1)
+    issued = _billing(
+        system,
+        "apikey",
+        "create",
+        "--tenant",
+        str(tenant.tenant_id),
+        "--permission",
+        "billing.view",
+        "--name",
+        "nightly export",
+        "--expires-at",
+        expires.isoformat().replace("+00:00", "Z"),
+    )
+    assert issued["name"] == "nightly export" and issued["expires_at"] == expires.isoformat().replace("+00:00", "Z")
+    listed = {item["id"]: item for item in (await client.get("/v1/api-keys", headers=tenant.auth)).json()["items"]}
+    assert listed[issued["id"]]["name"] == "nightly export"
+    assert listed[issued["id"]]["expires_at"] == issued["expires_at"]
+    assert (await client.get("/v1/transactions", headers=_bearer(issued["key"]))).status_code == 200
+    while utc_now() < expires:
+        await asyncio.sleep(0.5)
+    refused = await client.get("/v1/transactions", headers=_bearer(issued["key"]))
+    assert refused.status_code == 401 and refused.json()["code"] == "api_key_expired"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--expires-at", "2020-01-01T00:00:00Z"), "--expires-at must be in the future"),
+        (
+            ("--expires-at", "2099-01-01T00:00:00"),
+            "--expires-at needs a UTC offset (Z or +05:00): '2099-01-01T00:00:00'",
+        ),
+        (
+            ("--expires-at", "next week"),
+            "--expires-at must be an ISO 8601 time such as 2027-01-31T00:00:00Z, not 'next week'",
+        ),
+        (("--name", "  "), "--name must be 1 to 200 characters"),
+    ],
+)
+def test_the_cli_refuses_a_bad_name_or_expiry_in_one_line_and_makes_no_key(
+    tenant: TenantWorld, system: System, args: tuple[str, ...], message: str
+) -> None:
+    command = ("apikey", "create", "--tenant", str(tenant.tenant_id), "--permission", "billing.view", *args)
+    before = _billing(system, "apikey", "list", "--tenant", str(tenant.tenant_id))["items"]
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", *command], env=system.env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"billing: {message}"]
+    assert _billing(system, "apikey", "list", "--tenant", str(tenant.tenant_id))["items"] == before
