@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -85,8 +86,11 @@ def parse_decimal(text: object, what: str) -> Decimal:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def show_rate(rate: Fraction) -> str:
-    """A rate as a plain decimal string without trailing zeros: exact when it is a finite decimal."""
+    """A rate as a plain decimal string without trailing zeros: exact when it is a finite decimal.
+
+    Remembered: a day's few rates are shown with every change converted at them."""
     value = _exact_decimal(rate)
     if value is None:
         value = SHOWN_DIGITS.divide(Decimal(rate.numerator), Decimal(rate.denominator))
@@ -158,7 +162,6 @@ class Converter:
     rate_date: date
     minor_units: Fraction
     """Target minor units per source minor unit: the rate scaled by the two currencies' exponents."""
-    shown_rate: str
 
     @classmethod
     def between(cls, source: Currency, target: Currency, on: date, rates: Iterable[Rate]) -> Converter | None:
@@ -167,20 +170,15 @@ class Converter:
         if found is None:
             return None
         rate, day = found
-        return cls(target, rate, day, rate * Fraction(10) ** (target.exponent - source.exponent), show_rate(rate))
+        return cls(target, rate, day, rate * Fraction(10) ** (target.exponent - source.exponent))
 
     def conversion(self, minor: int) -> Conversion:
         """`minor` source units in the target's minor units, rounded half to even at the target's exponent."""
         return Conversion(self.target.code, round(minor * self.minor_units), self.rate, self.rate_date)
 
     def view(self, minor: int) -> dict[str, Any]:
-        """`conversion(minor).view()`, with the rate's text shown once for all."""
-        return {
-            "currency": self.target.code,
-            "amount": round(minor * self.minor_units),
-            "rate": self.shown_rate,
-            "rate_date": self.rate_date.isoformat(),
-        }
+        """`minor` as the API and the events show its conversion."""
+        return self.conversion(minor).view()
 
 
 def convert(minor: int, source: Currency, target: Currency, on: date, rates: Iterable[Rate]) -> Conversion | None:
