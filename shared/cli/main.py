@@ -303,9 +303,8 @@ def _future_time(text: str, option: str) -> datetime:
     """An ISO 8601 time with its UTC offset, later than now; else the command fails naming `option`."""
     from shared.clock import utc_now
 
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+    moment = _iso_time(text.strip())
+    if moment is None:
         fail(f"{option} must be an ISO 8601 time such as 2027-01-31T00:00:00Z, not {text!r}")
     if moment.tzinfo is None:
         fail(f"{option} needs a UTC offset (Z or +05:00): {text!r}")
@@ -601,10 +600,17 @@ def reconcile_command(
     raise SystemExit(0 if view["status"] == "completed" else 1)
 
 
-def _moment(text: str, what: str, end_of_day: bool = False) -> datetime:
+def _iso_time(text: str) -> datetime | None:
+    """`text` as a date or an ISO 8601 / RFC 3339 time (`Z` for UTC), naive when it gives no offset; None if not."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        return None
+
+
+def _moment(text: str, what: str, end_of_day: bool = False) -> datetime:
+    moment = _iso_time(text)
+    if moment is None:
         fail(f"{what} {text!r} is not a date or an RFC 3339 time")
     if len(text) == 10 and end_of_day:
         moment = moment + timedelta(days=1) - timedelta(microseconds=1)
